@@ -1,0 +1,56 @@
+//! Creates an Admin account directly in the table: the only way to get the first Admin, since
+//! the public endpoint creates Patients only. Reads `ADMIN_EMAIL`, `ADMIN_PASSWORD` and an
+//! optional `ADMIN_USERNAME` from the environment (never from the command line, where other
+//! users of the machine could read them), plus the functions' usual settings.
+
+use std::process::ExitCode;
+
+use shared::auth::AuthedUser;
+use shared::ids::{RandomIds, SystemClock};
+use shared::store::DynamoStore;
+use shared::users::register::{NewUser, RegisterRequest, register};
+use shared::users::{Role, UserId};
+use shared::{ApiError, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("create-admin: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<String, String> {
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+    let email = var("ADMIN_EMAIL")?;
+    let request = RegisterRequest {
+        username: std::env::var("ADMIN_USERNAME")
+            .unwrap_or_else(|_| email.split('@').next().unwrap_or("admin").to_owned()),
+        email,
+        password: var("ADMIN_PASSWORD")?,
+        role: Role::Admin,
+    };
+    let new_user = NewUser::try_from(request).map_err(|e| describe(&e))?;
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let store = DynamoStore::from_config(&config).await;
+
+    // The operator running this command acts as the Admin who creates the account.
+    let operator = AuthedUser { id: UserId::new(0), role: Role::Admin };
+    let created = register(&store, &RandomIds, &SystemClock, Some(operator), new_user)
+        .await
+        .map_err(|e| describe(&ApiError::from(e)))?;
+    Ok(format!("Admin {} created with id {}", created.email, created.id))
+}
+
+fn describe(error: &ApiError) -> String {
+    match error {
+        ApiError::Internal(cause) => format!("{cause:#}"),
+        other => other.to_string(),
+    }
+}

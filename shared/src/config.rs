@@ -1,0 +1,204 @@
+//! Typed configuration, read once at cold start.
+//!
+//! Values come from the process environment first, then from a `.env` file, as the predecessor
+//! read them. Tests build a [`Config`] from a map through [`Config::from_lookup`], so they never
+//! change the process environment.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use jsonwebtoken::Algorithm;
+use secrecy::{ExposeSecret, SecretString};
+
+/// The key used when `APP_ENV=local` and no `SECRET_KEY` is set. Refused in any other mode.
+const DEVELOPMENT_SECRET_KEY: &str = "local-development-key-never-use-outside-local-mode";
+const MIN_SECRET_KEY_CHARS: usize = 32;
+const MAX_TOKEN_MINUTES: i64 = 24 * 60;
+
+/// Where the function runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// On a developer's machine, against the emulator.
+    Local,
+    /// Deployed. The default, so that a forgotten setting fails safe.
+    Aws,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub jwt: JwtConfig,
+}
+
+#[derive(Clone)]
+pub struct JwtConfig {
+    pub secret_key: SecretString,
+    pub algorithm: Algorithm,
+    pub access_token_expire_minutes: i64,
+}
+
+impl fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret_key", &"[redacted]")
+            .field("algorithm", &self.algorithm)
+            .field("access_token_expire_minutes", &self.access_token_expire_minutes)
+            .finish()
+    }
+}
+
+/// A setting that stops the function at start.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters long (it has {0})")]
+    SecretKeyTooShort(usize),
+    #[error("SECRET_KEY is not set; it is required unless APP_ENV=local")]
+    SecretKeyMissing,
+    #[error("SECRET_KEY is the local development key, which is refused unless APP_ENV=local")]
+    DevelopmentKeyOutsideLocal,
+    #[error("ALGORITHM `{0}` is not supported; use HS256, HS384 or HS512")]
+    UnsupportedAlgorithm(String),
+    #[error("ACCESS_TOKEN_EXPIRE_MINUTES must be a whole number from 1 to {MAX_TOKEN_MINUTES} (got `{0}`)")]
+    BadTokenLifetime(String),
+    #[error("APP_ENV must be `local` or `aws` (got `{0}`)")]
+    BadAppEnv(String),
+}
+
+impl Config {
+    /// Reads the process environment, falling back to a `.env` file in the working directory or
+    /// one of its parents.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let dotenv: HashMap<String, String> = dotenvy::dotenv_iter()
+            .map(|entries| entries.filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        Self::from_lookup(|key| std::env::var(key).ok().or_else(|| dotenv.get(key).cloned()))
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let app_env = match lookup("APP_ENV").as_deref().map(str::trim) {
+            None | Some("") | Some("aws") => AppEnv::Aws,
+            Some("local") => AppEnv::Local,
+            Some(other) => return Err(ConfigError::BadAppEnv(other.to_owned())),
+        };
+        let jwt = JwtConfig {
+            secret_key: secret_key(app_env, lookup("SECRET_KEY"))?,
+            algorithm: algorithm(lookup("ALGORITHM"))?,
+            access_token_expire_minutes: token_minutes(lookup("ACCESS_TOKEN_EXPIRE_MINUTES"))?,
+        };
+        Ok(Self {
+            app_env,
+            table_name: lookup("TABLE_NAME").unwrap_or_else(|| "clinic".to_owned()),
+            event_bus_name: lookup("EVENT_BUS_NAME").unwrap_or_else(|| "clinic".to_owned()),
+            jwt,
+        })
+    }
+}
+
+fn secret_key(app_env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
+    match (value, app_env) {
+        (None, AppEnv::Local) => {
+            tracing::warn!("SECRET_KEY is not set: using the local development key");
+            Ok(SecretString::from(DEVELOPMENT_SECRET_KEY))
+        }
+        (None, AppEnv::Aws) => Err(ConfigError::SecretKeyMissing),
+        (Some(key), AppEnv::Aws) if key == DEVELOPMENT_SECRET_KEY => {
+            Err(ConfigError::DevelopmentKeyOutsideLocal)
+        }
+        (Some(key), _) => {
+            let chars = key.chars().count();
+            if chars < MIN_SECRET_KEY_CHARS {
+                return Err(ConfigError::SecretKeyTooShort(chars));
+            }
+            Ok(SecretString::from(key))
+        }
+    }
+}
+
+fn algorithm(value: Option<String>) -> Result<Algorithm, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") | Some("HS256") => Ok(Algorithm::HS256),
+        Some("HS384") => Ok(Algorithm::HS384),
+        Some("HS512") => Ok(Algorithm::HS512),
+        Some(other) => Err(ConfigError::UnsupportedAlgorithm(other.to_owned())),
+    }
+}
+
+fn token_minutes(value: Option<String>) -> Result<i64, ConfigError> {
+    let Some(raw) = value else { return Ok(30) };
+    match raw.trim().parse::<i64>() {
+        Ok(minutes) if (1..=MAX_TOKEN_MINUTES).contains(&minutes) => Ok(minutes),
+        _ => Err(ConfigError::BadTokenLifetime(raw)),
+    }
+}
+
+impl JwtConfig {
+    pub fn secret_bytes(&self) -> &[u8] {
+        self.secret_key.expose_secret().as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|key| map.get(key).cloned())
+    }
+
+    const GOOD_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_match_the_predecessor() {
+        let config = config(&[("SECRET_KEY", GOOD_KEY)]).expect("valid");
+
+        assert_eq!(config.jwt.algorithm, Algorithm::HS256);
+        assert_eq!(config.jwt.access_token_expire_minutes, 30);
+        assert_eq!(config.app_env, AppEnv::Aws);
+    }
+
+    #[test]
+    fn a_short_secret_key_is_refused_with_its_length() {
+        let error = config(&[("SECRET_KEY", "short")]).err();
+
+        assert_eq!(error, Some(ConfigError::SecretKeyTooShort(5)));
+        assert!(ConfigError::SecretKeyTooShort(5).to_string().contains("at least 32"));
+    }
+
+    #[test]
+    fn an_unsupported_algorithm_is_refused() {
+        let error = config(&[("SECRET_KEY", GOOD_KEY), ("ALGORITHM", "RS256")]).err();
+
+        assert_eq!(error, Some(ConfigError::UnsupportedAlgorithm("RS256".into())));
+    }
+
+    #[test]
+    fn the_development_key_is_used_only_in_local_mode() {
+        let local = config(&[("APP_ENV", "local")]).expect("local mode has a development key");
+        assert_eq!(local.jwt.secret_bytes(), DEVELOPMENT_SECRET_KEY.as_bytes());
+
+        assert_eq!(config(&[]).err(), Some(ConfigError::SecretKeyMissing));
+        assert_eq!(
+            config(&[("SECRET_KEY", DEVELOPMENT_SECRET_KEY)]).err(),
+            Some(ConfigError::DevelopmentKeyOutsideLocal)
+        );
+    }
+
+    #[test]
+    fn token_lifetime_must_be_a_sensible_number_of_minutes() {
+        for bad in ["0", "-5", "abc", "100000"] {
+            let result = config(&[("SECRET_KEY", GOOD_KEY), ("ACCESS_TOKEN_EXPIRE_MINUTES", bad)]);
+            assert_eq!(result.err(), Some(ConfigError::BadTokenLifetime(bad.into())), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_secret_never_appears_in_debug_output() {
+        let config = config(&[("SECRET_KEY", GOOD_KEY)]).expect("valid");
+
+        assert!(!format!("{:?}", config.jwt).contains(GOOD_KEY));
+    }
+}

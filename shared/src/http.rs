@@ -1,0 +1,190 @@
+//! The HTTP edge every function shares: reading bodies, writing JSON, and serving a handler with
+//! one log line per request.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{info, warn};
+
+use crate::error::ApiError;
+
+/// The largest request body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serialising our own response types cannot fail: they hold only strings, numbers and enums.
+    let text = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// How a request body is encoded, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    Form,
+    Other,
+}
+
+pub fn body_kind(request: &Request) -> BodyKind {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    match content_type.as_deref() {
+        // A client that sends no type is read as JSON, the API's default.
+        None | Some("application/json") => BodyKind::Json,
+        Some("application/x-www-form-urlencoded") => BodyKind::Form,
+        Some(other) if other.ends_with("+json") => BodyKind::Json,
+        Some(_) => BodyKind::Other,
+    }
+}
+
+/// Parses a JSON body into `T`, answering 422 with the offending field for any mismatch.
+pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let bytes = request.body().as_ref();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid_field("body", "a JSON object is required"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| field_error(error.path().to_string(), error.inner().to_string()))?;
+    deserializer.end().map_err(|error| field_error(String::new(), error.to_string()))?;
+    Ok(value)
+}
+
+/// Parses a form-encoded body into `T`, answering 422 with the offending field.
+pub fn parse_form<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(request.body().as_ref()));
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|error| field_error(error.path().to_string(), error.inner().to_string()))
+}
+
+/// Turns a deserialisation failure into a 422 naming the field. Messages lose serde's position
+/// suffix; a missing field is named by the message, as its path is the parent's.
+fn field_error(path: String, message: String) -> ApiError {
+    let message = message.split(" at line ").next().unwrap_or_default().to_owned();
+    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next())
+    {
+        return ApiError::invalid_field(name, "is required");
+    }
+    let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
+    let message = if field == "body" && !message.contains("expected") {
+        format!("must be valid JSON: {message}")
+    } else {
+        message
+    };
+    ApiError::invalid_field(&field, message)
+}
+
+/// Serves `handler` as a Lambda function: oversized bodies get 413 before it runs, every error
+/// becomes the house JSON format, and each request logs one line with its route, status and
+/// latency (never its headers or body).
+pub async fn serve<H, F>(route: &'static str, handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(Request) -> F + Sync,
+    F: Future<Output = Result<Response<Body>, ApiError>> + Send,
+{
+    let handler = &handler;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        let started = Instant::now();
+        let response = if request.body().len() > MAX_BODY_BYTES {
+            Err(ApiError::PayloadTooLarge { limit_bytes: MAX_BODY_BYTES })
+        } else {
+            handler(request).await
+        };
+        let response = response.unwrap_or_else(ApiError::into_response);
+        let status = response.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            warn!(route, status, latency_ms, "request failed");
+        } else {
+            info!(route, status, latency_ms, "request handled");
+        }
+        Ok::<_, Infallible>(response)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code, reason = "fields are read through Debug only")]
+    struct Sample {
+        name: String,
+        age: u8,
+    }
+
+    fn request(body: &str, content_type: Option<&str>) -> Request {
+        let mut request = Request::new(Body::Text(body.to_owned()));
+        if let Some(value) = content_type {
+            request.headers_mut().insert(CONTENT_TYPE, value.parse().expect("header"));
+        }
+        request
+    }
+
+    fn field_of(error: ApiError) -> (String, String) {
+        match error {
+            ApiError::Validation { errors, .. } => {
+                (errors[0].field.clone(), errors[0].message.clone())
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let error = parse_json::<Sample>(&request(r#"{"age": 3}"#, None)).unwrap_err();
+
+        assert_eq!(field_of(error), ("name".into(), "is required".into()));
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named() {
+        let error = parse_json::<Sample>(&request(r#"{"name": 5, "age": 3}"#, None)).unwrap_err();
+
+        let (field, message) = field_of(error);
+        assert_eq!(field, "name");
+        assert!(message.contains("expected a string"), "{message}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_refused_as_a_whole() {
+        for body in ["", "not json", r#"{"name": "a", "age": 3} trailing"#] {
+            let (field, _) = field_of(parse_json::<Sample>(&request(body, None)).unwrap_err());
+            assert_eq!(field, "body", "{body:?}");
+        }
+    }
+
+    #[test]
+    fn forms_parse_and_name_missing_fields() {
+        let form = "name=Ann&age=30";
+        assert!(parse_form::<Sample>(&request(form, None)).is_ok());
+
+        let error = parse_form::<Sample>(&request("age=30", None)).unwrap_err();
+        assert_eq!(field_of(error).0, "name");
+    }
+
+    #[test]
+    fn content_types_are_recognised_with_parameters() {
+        let form = request("", Some("application/x-www-form-urlencoded; charset=UTF-8"));
+        assert_eq!(body_kind(&form), BodyKind::Form);
+        assert_eq!(body_kind(&request("", Some("Application/JSON"))), BodyKind::Json);
+        assert_eq!(body_kind(&request("", Some("text/plain"))), BodyKind::Other);
+        assert_eq!(body_kind(&request("", None)), BodyKind::Json);
+    }
+}

@@ -1,0 +1,112 @@
+//! `POST /login`: the OAuth2 password form (as the predecessor and Swagger UI send it) or JSON.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+use utoipa::ToSchema;
+
+use super::{Email, UserReader, UserStatus};
+use crate::auth::JwtKeys;
+use crate::error::ApiError;
+use crate::ids::Clock;
+use crate::password;
+
+/// The OAuth2 password form. `username` holds the email; the other OAuth2 fields
+/// (`grant_type`, `scope`, `client_id`, `client_secret`) are accepted and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginForm {
+    #[schema(example = "alice@example.com")]
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub grant_type: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// The JSON alternative to the form.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginJson {
+    #[schema(example = "alice@example.com")]
+    pub email: String,
+    pub password: String,
+}
+
+/// Credentials, whichever way they came.
+pub struct Credentials {
+    pub email: String,
+    pub password: SecretString,
+}
+
+impl From<LoginForm> for Credentials {
+    fn from(form: LoginForm) -> Self {
+        Self { email: form.username, password: SecretString::from(form.password) }
+    }
+}
+
+impl From<LoginJson> for Credentials {
+    fn from(json: LoginJson) -> Self {
+        Self { email: json.email, password: SecretString::from(json.password) }
+    }
+}
+
+/// A bearer token, as OAuth2 clients expect it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(example = 1800)]
+    pub expires_in: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// One answer for an unknown email, a wrong password and a disabled account.
+    #[error("Invalid credentials")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => Self::Unauthorized(error.to_string()),
+            LoginError::Unexpected(e) => Self::Internal(e),
+        }
+    }
+}
+
+/// Verifies the credentials and issues a token. An unknown email costs the same password
+/// verification as a known one, so neither the answer nor its timing tells them apart.
+pub async fn login(
+    store: &impl UserReader,
+    keys: &JwtKeys,
+    clock: &impl Clock,
+    credentials: Credentials,
+) -> Result<TokenResponse, LoginError> {
+    let email = Email::normalise(&credentials.email);
+    let user = store.user_by_email(&email).await?;
+
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let password_ok = password::verify(credentials.password, stored_hash).await?;
+    let user = match user {
+        Some(user) if password_ok && user.status == UserStatus::Active => user,
+        _ => {
+            info!("login refused");
+            return Err(LoginError::InvalidCredentials);
+        }
+    };
+
+    let token = keys.issue(user.id, user.role, clock.now())?;
+    info!(user_id = %user.id, role = user.role.as_str(), "login succeeded");
+    Ok(TokenResponse {
+        access_token: token.access_token,
+        token_type: "bearer",
+        expires_in: token.expires_in_seconds,
+    })
+}
