@@ -1,0 +1,41 @@
+//! `POST /register`: creates an account. Patients register themselves; Doctor and Admin accounts
+//! need an Admin's bearer token.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::ApiError;
+use shared::app::Deps;
+use shared::error::ErrorBody;
+use shared::http::{json_response, parse_json};
+use shared::ids::{RandomIds, SystemClock};
+use shared::users::UserWriter;
+use shared::users::register::{NewUser, RegisterRequest, RegisteredUser, register};
+
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "accounts",
+    request_body = RegisterRequest,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "The account was created.", body = RegisteredUser),
+        (status = 401, description = "A bearer token was sent but is invalid or expired.",
+            body = ErrorBody),
+        (status = 403, description = "Doctor and Admin accounts need an Admin's token.",
+            body = ErrorBody),
+        (status = 409, description = "The email or the username is taken.", body = ErrorBody),
+        (status = 413, description = "The body is larger than 16 KiB.", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid.", body = ErrorBody),
+    )
+)]
+pub async fn handle<S: UserWriter>(
+    deps: &Deps<S>,
+    request: Request,
+) -> Result<Response<Body>, ApiError> {
+    let caller = deps.keys.authenticate_optional(&request)?;
+    let new_user = NewUser::try_from(parse_json::<RegisterRequest>(&request)?)?;
+
+    let user = register(&deps.store, &RandomIds, &SystemClock, caller, new_user).await?;
+
+    Ok(json_response(StatusCode::CREATED, &user))
+}

@@ -1,0 +1,31 @@
+//! `GET /users/me`: the signed-in user's profile.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::ApiError;
+use shared::app::Deps;
+use shared::error::ErrorBody;
+use shared::http::json_response;
+use shared::users::UserReader;
+use shared::users::profile::{UserProfile, my_profile};
+
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's profile.", body = UserProfile),
+        (status = 401, description = "Missing, invalid or expired token.", body = ErrorBody),
+    )
+)]
+pub async fn handle<S: UserReader>(
+    deps: &Deps<S>,
+    request: Request,
+) -> Result<Response<Body>, ApiError> {
+    let caller = deps.keys.authenticate(&request)?;
+
+    let profile = my_profile(&deps.store, caller).await?;
+
+    Ok(json_response(StatusCode::OK, &profile))
+}

@@ -1,0 +1,23 @@
+//! What a handler needs, built once per cold start: a failure here stops the function at init
+//! with a message, instead of failing every request.
+
+use anyhow::Context;
+
+use crate::auth::JwtKeys;
+use crate::config::Config;
+use crate::store::DynamoStore;
+
+/// The dependencies of a handler. Handlers are generic over the store, so tests can pass another.
+pub struct Deps<S = DynamoStore> {
+    pub store: S,
+    pub keys: JwtKeys,
+}
+
+impl Deps {
+    /// Reads the configuration and builds the AWS clients and signing keys.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let config = Config::from_env().context("invalid configuration")?;
+        let keys = JwtKeys::new(&config.jwt).context("invalid signing key")?;
+        Ok(Self { store: DynamoStore::from_config(&config).await, keys })
+    }
+}
