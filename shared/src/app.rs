@@ -13,11 +13,24 @@ pub struct Deps<S = DynamoStore> {
     pub keys: JwtKeys,
 }
 
+impl<S> Deps<S> {
+    /// Dependencies around another store, with keys from the given configuration.
+    pub fn with_store(store: S, config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            keys: JwtKeys::new(&config.jwt).context("invalid signing key")?,
+        })
+    }
+}
+
 impl Deps {
     /// Reads the configuration and builds the AWS clients and signing keys.
     pub async fn from_env() -> anyhow::Result<Self> {
         let config = Config::from_env().context("invalid configuration")?;
         let keys = JwtKeys::new(&config.jwt).context("invalid signing key")?;
-        Ok(Self { store: DynamoStore::from_config(&config).await, keys })
+        Ok(Self {
+            store: DynamoStore::from_config(&config).await,
+            keys,
+        })
     }
 }

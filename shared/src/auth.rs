@@ -83,29 +83,45 @@ impl JwtKeys {
         now: OffsetDateTime,
     ) -> anyhow::Result<IssuedToken> {
         let iat = now.unix_timestamp();
-        let claims =
-            Claims { sub: id.to_string(), role, iat, exp: iat + self.lifetime_seconds };
+        let claims = Claims {
+            sub: id.to_string(),
+            role,
+            iat,
+            exp: iat + self.lifetime_seconds,
+        };
         let access_token = encode(&self.header, &claims, &self.encoding)?;
-        Ok(IssuedToken { access_token, expires_in_seconds: self.lifetime_seconds })
+        Ok(IssuedToken {
+            access_token,
+            expires_in_seconds: self.lifetime_seconds,
+        })
     }
 
     /// Verifies a token: the configured algorithm only, a valid signature, `exp` in the future.
     pub fn verify(&self, token: &str) -> Result<AuthedUser, AuthError> {
         use jsonwebtoken::errors::ErrorKind;
 
-        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            }
-        })?;
-        let id = data.claims.sub.parse::<UserId>().map_err(|_| AuthError::Invalid)?;
-        Ok(AuthedUser { id, role: data.claims.role })
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid,
+                }
+            })?;
+        let id = data
+            .claims
+            .sub
+            .parse::<UserId>()
+            .map_err(|_| AuthError::Invalid)?;
+        Ok(AuthedUser {
+            id,
+            role: data.claims.role,
+        })
     }
 
     /// The first step of every protected handler.
     pub fn authenticate(&self, request: &Request) -> Result<AuthedUser, AuthError> {
-        self.authenticate_optional(request)?.ok_or(AuthError::Missing)
+        self.authenticate_optional(request)?
+            .ok_or(AuthError::Missing)
     }
 
     /// For endpoints open to anonymous callers that grant more to some: no header gives `None`;
@@ -129,7 +145,11 @@ impl JwtKeys {
 impl AuthedUser {
     /// Allows the caller when their role is one of `allowed`.
     pub fn require(&self, allowed: &[Role], message: &'static str) -> Result<(), AuthError> {
-        if allowed.contains(&self.role) { Ok(()) } else { Err(AuthError::Forbidden(message)) }
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(message))
+        }
     }
 }
 
@@ -176,11 +196,21 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_to_its_user_and_role() {
         let keys = keys();
-        let token = keys.issue(UserId::new(42), Role::Doctor, now()).expect("issue");
+        let token = keys
+            .issue(UserId::new(42), Role::Doctor, now())
+            .expect("issue");
 
-        let user = keys.authenticate(&bearer(&token.access_token)).expect("valid");
+        let user = keys
+            .authenticate(&bearer(&token.access_token))
+            .expect("valid");
 
-        assert_eq!(user, AuthedUser { id: UserId::new(42), role: Role::Doctor });
+        assert_eq!(
+            user,
+            AuthedUser {
+                id: UserId::new(42),
+                role: Role::Doctor
+            }
+        );
         assert_eq!(token.expires_in_seconds, 30 * 60);
     }
 
@@ -188,7 +218,9 @@ mod tests {
     fn the_token_carries_sub_role_iat_and_exp() {
         let keys = keys();
         let issued_at = now();
-        let token = keys.issue(UserId::new(7), Role::Patient, issued_at).expect("issue");
+        let token = keys
+            .issue(UserId::new(7), Role::Patient, issued_at)
+            .expect("issue");
 
         let payload = token.access_token.split('.').nth(1).expect("three parts");
         let json = base64_url_decode(payload);
@@ -203,7 +235,9 @@ mod tests {
     fn an_expired_token_is_refused_beyond_the_leeway() {
         let keys = keys();
         let long_ago = now() - time::Duration::minutes(31);
-        let token = keys.issue(UserId::new(1), Role::Patient, long_ago).expect("issue");
+        let token = keys
+            .issue(UserId::new(1), Role::Patient, long_ago)
+            .expect("issue");
 
         assert_eq!(keys.verify(&token.access_token), Err(AuthError::Expired));
     }
@@ -222,7 +256,10 @@ mod tests {
         let secret = "test-secret-key-that-is-long-enough-000";
         let other = keys_with(secret, "HS512").issue(UserId::new(1), Role::Admin, now());
 
-        assert_eq!(keys().verify(&other.expect("issue").access_token), Err(AuthError::Invalid));
+        assert_eq!(
+            keys().verify(&other.expect("issue").access_token),
+            Err(AuthError::Invalid)
+        );
         assert_eq!(Header::new(Algorithm::HS512).alg, Algorithm::HS512);
     }
 
@@ -249,18 +286,28 @@ mod tests {
     fn headers_other_than_bearer_are_refused() {
         let keys = keys();
         let mut request = Request::default();
-        request.headers_mut().insert(AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().unwrap());
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().unwrap());
 
         assert_eq!(keys.authenticate(&request), Err(AuthError::NotBearer));
-        assert_eq!(keys.authenticate(&Request::default()), Err(AuthError::Missing));
+        assert_eq!(
+            keys.authenticate(&Request::default()),
+            Err(AuthError::Missing)
+        );
         assert_eq!(keys.authenticate_optional(&Request::default()), Ok(None));
     }
 
     #[test]
     fn a_wrong_role_is_forbidden_not_unauthenticated() {
-        let user = AuthedUser { id: UserId::new(1), role: Role::Patient };
+        let user = AuthedUser {
+            id: UserId::new(1),
+            role: Role::Patient,
+        };
 
-        let error = user.require(&[Role::Admin], "Admins only").expect_err("forbidden");
+        let error = user
+            .require(&[Role::Admin], "Admins only")
+            .expect_err("forbidden");
 
         assert_eq!(crate::error::ApiError::from(error).status(), 403);
     }
@@ -272,7 +319,9 @@ mod tests {
 
     fn base64_url_decode(text: &str) -> serde_json::Value {
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("b64");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .expect("b64");
         serde_json::from_slice(&bytes).expect("json")
     }
 }

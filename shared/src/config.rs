@@ -44,7 +44,10 @@ impl fmt::Debug for JwtConfig {
         f.debug_struct("JwtConfig")
             .field("secret_key", &"[redacted]")
             .field("algorithm", &self.algorithm)
-            .field("access_token_expire_minutes", &self.access_token_expire_minutes)
+            .field(
+                "access_token_expire_minutes",
+                &self.access_token_expire_minutes,
+            )
             .finish()
     }
 }
@@ -60,7 +63,9 @@ pub enum ConfigError {
     DevelopmentKeyOutsideLocal,
     #[error("ALGORITHM `{0}` is not supported; use HS256, HS384 or HS512")]
     UnsupportedAlgorithm(String),
-    #[error("ACCESS_TOKEN_EXPIRE_MINUTES must be a whole number from 1 to {MAX_TOKEN_MINUTES} (got `{0}`)")]
+    #[error(
+        "ACCESS_TOKEN_EXPIRE_MINUTES must be a whole number from 1 to {MAX_TOKEN_MINUTES} (got `{0}`)"
+    )]
     BadTokenLifetime(String),
     #[error("APP_ENV must be `local` or `aws` (got `{0}`)")]
     BadAppEnv(String),
@@ -144,8 +149,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|key| map.get(key).cloned())
     }
 
@@ -165,14 +172,21 @@ mod tests {
         let error = config(&[("SECRET_KEY", "short")]).err();
 
         assert_eq!(error, Some(ConfigError::SecretKeyTooShort(5)));
-        assert!(ConfigError::SecretKeyTooShort(5).to_string().contains("at least 32"));
+        assert!(
+            ConfigError::SecretKeyTooShort(5)
+                .to_string()
+                .contains("at least 32")
+        );
     }
 
     #[test]
     fn an_unsupported_algorithm_is_refused() {
         let error = config(&[("SECRET_KEY", GOOD_KEY), ("ALGORITHM", "RS256")]).err();
 
-        assert_eq!(error, Some(ConfigError::UnsupportedAlgorithm("RS256".into())));
+        assert_eq!(
+            error,
+            Some(ConfigError::UnsupportedAlgorithm("RS256".into()))
+        );
     }
 
     #[test]
@@ -190,8 +204,15 @@ mod tests {
     #[test]
     fn token_lifetime_must_be_a_sensible_number_of_minutes() {
         for bad in ["0", "-5", "abc", "100000"] {
-            let result = config(&[("SECRET_KEY", GOOD_KEY), ("ACCESS_TOKEN_EXPIRE_MINUTES", bad)]);
-            assert_eq!(result.err(), Some(ConfigError::BadTokenLifetime(bad.into())), "{bad}");
+            let result = config(&[
+                ("SECRET_KEY", GOOD_KEY),
+                ("ACCESS_TOKEN_EXPIRE_MINUTES", bad),
+            ]);
+            assert_eq!(
+                result.err(),
+                Some(ConfigError::BadTokenLifetime(bad.into())),
+                "{bad}"
+            );
         }
     }
 

@@ -23,7 +23,9 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     let text = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -40,7 +42,13 @@ pub fn body_kind(request: &Request) -> BodyKind {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     match content_type.as_deref() {
         // A client that sends no type is read as JSON, the API's default.
         None | Some("application/json") => BodyKind::Json,
@@ -59,7 +67,9 @@ pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError>
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| field_error(error.path().to_string(), error.inner().to_string()))?;
-    deserializer.end().map_err(|error| field_error(String::new(), error.to_string()))?;
+    deserializer
+        .end()
+        .map_err(|error| field_error(String::new(), error.to_string()))?;
     Ok(value)
 }
 
@@ -74,12 +84,22 @@ pub fn parse_form<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError>
 /// Turns a deserialisation failure into a 422 naming the field. Messages lose serde's position
 /// suffix; a missing field is named by the message, as its path is the parent's.
 fn field_error(path: String, message: String) -> ApiError {
-    let message = message.split(" at line ").next().unwrap_or_default().to_owned();
-    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next())
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
     {
         return ApiError::invalid_field(name, "is required");
     }
-    let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
+    let field = if path == "." || path.is_empty() {
+        "body".to_owned()
+    } else {
+        path
+    };
     let message = if field == "body" && !message.contains("expected") {
         format!("must be valid JSON: {message}")
     } else {
@@ -100,7 +120,9 @@ where
     lambda_http::run(service_fn(move |request: Request| async move {
         let started = Instant::now();
         let response = if request.body().len() > MAX_BODY_BYTES {
-            Err(ApiError::PayloadTooLarge { limit_bytes: MAX_BODY_BYTES })
+            Err(ApiError::PayloadTooLarge {
+                limit_bytes: MAX_BODY_BYTES,
+            })
         } else {
             handler(request).await
         };
@@ -132,7 +154,9 @@ mod tests {
     fn request(body: &str, content_type: Option<&str>) -> Request {
         let mut request = Request::new(Body::Text(body.to_owned()));
         if let Some(value) = content_type {
-            request.headers_mut().insert(CONTENT_TYPE, value.parse().expect("header"));
+            request
+                .headers_mut()
+                .insert(CONTENT_TYPE, value.parse().expect("header"));
         }
         request
     }
@@ -183,7 +207,10 @@ mod tests {
     fn content_types_are_recognised_with_parameters() {
         let form = request("", Some("application/x-www-form-urlencoded; charset=UTF-8"));
         assert_eq!(body_kind(&form), BodyKind::Form);
-        assert_eq!(body_kind(&request("", Some("Application/JSON"))), BodyKind::Json);
+        assert_eq!(
+            body_kind(&request("", Some("Application/JSON"))),
+            BodyKind::Json
+        );
         assert_eq!(body_kind(&request("", Some("text/plain"))), BodyKind::Other);
         assert_eq!(body_kind(&request("", None)), BodyKind::Json);
     }

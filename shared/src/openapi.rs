@@ -18,9 +18,9 @@ impl Modify for BearerSecurity {
             [flow],
             "Log in with your email as `username`; the token is sent as a Bearer token.",
         ));
-        openapi.components.get_or_insert_with(Default::default).add_security_scheme(
-            SECURITY_SCHEME,
-            scheme,
-        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(SECURITY_SCHEME, scheme);
     }
 }

@@ -36,12 +36,71 @@ pub async fn handle<S: UserReader>(
     let credentials: Credentials = match body_kind(&request) {
         BodyKind::Form => parse_form::<LoginForm>(&request)?.into(),
         BodyKind::Json => parse_json::<LoginJson>(&request)?.into(),
-        BodyKind::Other => return Err(ApiError::UnsupportedMediaType(
-            "Send application/x-www-form-urlencoded (the OAuth2 password form) or JSON.".into(),
-        )),
+        BodyKind::Other => {
+            return Err(ApiError::UnsupportedMediaType(
+                "Send application/x-www-form-urlencoded (the OAuth2 password form) or JSON.".into(),
+            ));
+        }
     };
 
     let token = login(&deps.store, &deps.keys, &SystemClock, credentials).await?;
 
     Ok(json_response(StatusCode::OK, &token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::Config;
+    use shared::ids::RandomIds;
+    use shared::store::memory::MemoryStore;
+    use shared::users::Role;
+    use shared::users::register::{NewUser, RegisterRequest, register};
+
+    async fn deps_with_alice() -> Deps<MemoryStore> {
+        let config = Config::from_lookup(|key| (key == "APP_ENV").then(|| "local".to_owned()))
+            .expect("local config");
+        let deps = Deps::with_store(MemoryStore::default(), &config).expect("deps");
+        let alice = RegisterRequest {
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            password: "correct horse battery".into(),
+            role: Role::Patient,
+        };
+        let new_user = NewUser::try_from(alice).expect("valid");
+        register(&deps.store, &RandomIds, &SystemClock, None, new_user)
+            .await
+            .expect("stored");
+        deps
+    }
+
+    fn sample_event() -> Request {
+        lambda_http::request::from_str(include_str!("../../../events/login.json"))
+            .expect("the sample event parses")
+    }
+
+    #[tokio::test]
+    async fn the_sample_form_logs_in_and_the_token_authenticates() {
+        let deps = deps_with_alice().await;
+
+        let response = handle(&deps, sample_event()).await.expect("logged in");
+
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["token_type"], "bearer");
+        let token = body["access_token"].as_str().expect("token");
+        assert_eq!(deps.keys.verify(token).expect("valid").role, Role::Patient);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_email_is_invalid_credentials() {
+        let deps = deps_with_alice().await;
+        let mut request = sample_event();
+        *request.body_mut() = Body::Text("username=bob%40example.com&password=whatever1".into());
+
+        let error = handle(&deps, request).await.expect_err("refused");
+
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(error.to_string(), "Invalid credentials");
+    }
 }

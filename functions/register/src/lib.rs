@@ -39,3 +39,45 @@ pub async fn handle<S: UserWriter>(
 
     Ok(json_response(StatusCode::CREATED, &user))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::Config;
+    use shared::store::memory::MemoryStore;
+
+    fn deps() -> Deps<MemoryStore> {
+        let config = Config::from_lookup(|key| (key == "APP_ENV").then(|| "local".to_owned()))
+            .expect("local config");
+        Deps::with_store(MemoryStore::default(), &config).expect("deps")
+    }
+
+    fn sample_event() -> Request {
+        lambda_http::request::from_str(include_str!("../../../events/register.json"))
+            .expect("the sample event parses")
+    }
+
+    fn body(response: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(response.body().as_ref()).expect("JSON")
+    }
+
+    #[tokio::test]
+    async fn the_sample_event_registers_a_patient_with_a_normalised_email() {
+        let response = handle(&deps(), sample_event()).await.expect("created");
+
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body = body(&response);
+        assert_eq!(body["email"], "alice@example.com");
+        assert_eq!(body["role"], "Patient");
+    }
+
+    #[tokio::test]
+    async fn registering_the_sample_twice_conflicts() {
+        let deps = deps();
+        handle(&deps, sample_event()).await.expect("created");
+
+        let error = handle(&deps, sample_event()).await.expect_err("taken");
+
+        assert_eq!(error.status(), StatusCode::CONFLICT);
+    }
+}

@@ -41,11 +41,17 @@ async fn run() -> Result<String, String> {
     let store = DynamoStore::from_config(&config).await;
 
     // The operator running this command acts as the Admin who creates the account.
-    let operator = AuthedUser { id: UserId::new(0), role: Role::Admin };
+    let operator = AuthedUser {
+        id: UserId::new(0),
+        role: Role::Admin,
+    };
     let created = register(&store, &RandomIds, &SystemClock, Some(operator), new_user)
         .await
         .map_err(|e| describe(&ApiError::from(e)))?;
-    Ok(format!("Admin {} created with id {}", created.email, created.id))
+    Ok(format!(
+        "Admin {} created with id {}",
+        created.email, created.id
+    ))
 }
 
 fn describe(error: &ApiError) -> String {

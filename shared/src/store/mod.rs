@@ -2,6 +2,7 @@
 //! `gsi2`). `ARCHITECTURE.md` lists every item kind and the access pattern it serves.
 
 mod keys;
+pub mod memory;
 mod users;
 
 use aws_sdk_dynamodb::Client;
@@ -17,7 +18,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     /// A store from the standard AWS environment (region, credentials, and `AWS_ENDPOINT_URL`

@@ -19,7 +19,9 @@ impl Email {
         let normalised = Self::normalise(raw);
         let valid = normalised.len() <= MAX_EMAIL_BYTES
             && email_address::EmailAddress::is_valid(&normalised)
-            && normalised.rsplit_once('@').is_some_and(|(_, domain)| domain.contains('.'))
+            && normalised
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| domain.contains('.'))
             && !normalised.starts_with('"');
         if !valid {
             return Err(FieldError::new("email", "must be a valid email address"));
@@ -53,7 +55,10 @@ impl Username {
             return Err(FieldError::new("username", message));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(FieldError::new("username", "must not contain control characters"));
+            return Err(FieldError::new(
+                "username",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -103,7 +108,14 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_refused() {
-        for raw in ["", "alice", "alice@", "@example.com", "a b@example.com", "alice@localhost"] {
+        for raw in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "a b@example.com",
+            "alice@localhost",
+        ] {
             assert!(Email::parse(raw).is_err(), "{raw:?} should be refused");
         }
         let long = format!("{}@example.com", "a".repeat(250));
@@ -124,7 +136,10 @@ mod tests {
     fn passwords_need_eight_characters_and_at_most_1024_bytes() {
         assert!(NewPassword::parse("1234567".into()).is_err());
         assert!(NewPassword::parse("12345678".into()).is_ok());
-        assert!(NewPassword::parse("é".repeat(8)).is_ok(), "characters, not bytes");
+        assert!(
+            NewPassword::parse("é".repeat(8)).is_ok(),
+            "characters, not bytes"
+        );
         assert!(NewPassword::parse("x".repeat(1024)).is_ok());
         let error = NewPassword::parse("x".repeat(1025)).unwrap_err();
         assert_eq!(error.field, "password");

@@ -42,13 +42,19 @@ pub struct Credentials {
 
 impl From<LoginForm> for Credentials {
     fn from(form: LoginForm) -> Self {
-        Self { email: form.username, password: SecretString::from(form.password) }
+        Self {
+            email: form.username,
+            password: SecretString::from(form.password),
+        }
     }
 }
 
 impl From<LoginJson> for Credentials {
     fn from(json: LoginJson) -> Self {
-        Self { email: json.email, password: SecretString::from(json.password) }
+        Self {
+            email: json.email,
+            password: SecretString::from(json.password),
+        }
     }
 }
 

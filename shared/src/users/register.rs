@@ -52,12 +52,17 @@ impl TryFrom<RegisterRequest> for NewUser {
         let email = Email::parse(&request.email);
         let password = NewPassword::parse(request.password);
         match (username, email, password) {
-            (Ok(username), Ok(email), Ok(password)) => {
-                Ok(Self { username, email, password, role: request.role })
-            }
+            (Ok(username), Ok(email), Ok(password)) => Ok(Self {
+                username,
+                email,
+                password,
+                role: request.role,
+            }),
             (username, email, password) => {
-                let errors: Vec<FieldError> =
-                    [username.err(), email.err(), password.err()].into_iter().flatten().collect();
+                let errors: Vec<FieldError> = [username.err(), email.err(), password.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 Err(ApiError::invalid_fields(errors))
             }
         }

@@ -1,0 +1,8 @@
+//! End-to-end tests: real HTTP requests to the functions served by `cargo lambda watch`, backed
+//! by the emulator. Run with `make test`.
+
+mod errors;
+mod login;
+mod openapi;
+mod register;
+mod users_me;
