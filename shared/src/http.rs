@@ -58,19 +58,19 @@ pub fn body_kind(request: &Request) -> BodyKind {
     }
 }
 
-/// Parses a JSON body into `T`, answering 422 with the offending field for any mismatch.
+/// Parses a JSON object body into `T`, answering 422 with the offending field for any mismatch.
 pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     let bytes = request.body().as_ref();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_field("body", "a JSON object is required"));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|error| field_error(error.path().to_string(), error.inner().to_string()))?;
-    deserializer
-        .end()
-        .map_err(|error| field_error(String::new(), error.to_string()))?;
-    Ok(value)
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| field_error(String::new(), format!("must be valid JSON: {error}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value)
+        .map_err(|error| field_error(error.path().to_string(), error.inner().to_string()))
 }
 
 /// Parses a form-encoded body into `T`, answering 422 with the offending field.
@@ -188,7 +188,12 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_json_is_refused_as_a_whole() {
-        for body in ["", "not json", r#"{"name": "a", "age": 3} trailing"#] {
+        for body in [
+            "",
+            "not json",
+            r#"{"name": "a", "age": 3} trailing"#,
+            r#"["a", 3]"#,
+        ] {
             let (field, _) = field_of(parse_json::<Sample>(&request(body, None)).unwrap_err());
             assert_eq!(field, "body", "{body:?}");
         }
