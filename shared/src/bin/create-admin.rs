@@ -1,7 +1,9 @@
 //! Creates an Admin account directly in the table: the only way to get the first Admin, since
 //! the public endpoint creates Patients only. Reads `ADMIN_EMAIL`, `ADMIN_PASSWORD` and an
 //! optional `ADMIN_USERNAME` from the environment (never from the command line, where other
-//! users of the machine could read them), plus the functions' usual settings.
+//! users of the machine could read them), `TABLE_NAME`, and the standard AWS settings (region,
+//! credentials, and `AWS_ENDPOINT_URL` for the emulator). It signs nothing, so it needs no
+//! `SECRET_KEY`.
 
 use std::process::ExitCode;
 
@@ -10,7 +12,7 @@ use shared::ids::{RandomIds, SystemClock};
 use shared::store::DynamoStore;
 use shared::users::register::{NewUser, RegisterRequest, register};
 use shared::users::{Role, UserId};
-use shared::{ApiError, Config};
+use shared::ApiError;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -37,8 +39,9 @@ async fn run() -> Result<String, String> {
         role: Role::Admin,
     };
     let new_user = NewUser::try_from(request).map_err(|e| describe(&e))?;
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let store = DynamoStore::from_config(&config).await;
+    let table = var("TABLE_NAME")?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
 
     // The operator running this command acts as the Admin who creates the account.
     let operator = AuthedUser {
