@@ -1,0 +1,44 @@
+# Local development of the clinic backend. Needs rustup's toolchain, python3 and make;
+# the Python tools (cargo-lambda, ministack, cfn-lint, boto3) go into .venv on first use.
+#
+#   make dev                                       ministack + cargo lambda watch on 127.0.0.1:9000
+#   make admin EMAIL=... PASSWORD=... [USERNAME=...]  create an Admin (while `make dev` runs)
+#   make lint                                      rustfmt, clippy, cfn-lint, route check
+#   make test                                      lint, then the tests against a throwaway stack
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STACK := $(PYTHON) scripts/stack.py
+
+.PHONY: dev test admin lint
+
+dev: $(VENV)/.installed
+	$(STACK) dev
+
+test: lint $(VENV)/.installed
+	$(STACK) test
+
+lint: $(VENV)/.installed
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+	$(STACK) check-routes
+
+# The admin's details travel in the environment, never on a command line. Only values given on
+# make's command line are taken: an EMAIL or USERNAME from the shell's environment is not meant.
+ifeq ($(origin EMAIL),command line)
+admin: export ADMIN_EMAIL := $(EMAIL)
+endif
+ifeq ($(origin PASSWORD),command line)
+admin: export ADMIN_PASSWORD := $(PASSWORD)
+endif
+ifeq ($(origin USERNAME),command line)
+admin: export ADMIN_USERNAME := $(USERNAME)
+endif
+admin: $(VENV)/.installed
+	$(STACK) admin
+
+$(VENV)/.installed: requirements-dev.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+	touch $@

@@ -1,0 +1,908 @@
+"""Local stack for the clinic backend: emulator, tables, routes, dev server and test run.
+
+Run with the project venv: `.venv/bin/python scripts/stack.py COMMAND` (the Makefile does).
+
+  sync-tables   create the DynamoDB tables that template.yaml declares in the emulator, or bring
+                saved ones in line (add missing indexes; recreate, with a warning, on a key change)
+  check-routes  fail when template.yaml's HttpApi routes and Cargo.toml's watch router differ
+  dev           ministack + `cargo lambda watch` in the foreground (`make dev`)
+  test          a throwaway stack on free ports, then `cargo test --workspace` (`make test`)
+  admin         create an Admin account against the running `make dev` stack (`make admin`)
+
+Every server listens on 127.0.0.1 only, and every AWS call goes to the local emulator.
+Settings come from the environment: API_PORT (9000), EMULATOR_PORT (4566), DATA_DIR (.data),
+TABLE_NAME and EVENT_BUS_NAME (clinic), AWS_LAMBDA_LOG_LEVEL (INFO). Internal switches: SKIP_BUILD=1 skips
+the cargo build step; READY_PATH (/openapi.json) is the route `test` waits for.
+Uses only the standard library, boto3 and PyYAML.
+"""
+
+import argparse
+import getpass
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+TEMPLATE = REPO / "template.yaml"
+MANIFEST = REPO / "Cargo.toml"
+LOCALHOST = "127.0.0.1"
+DEFAULT_TABLE_NAME = "clinic"
+EMULATOR_WAIT_S = 60
+API_WAIT_S = 300
+WATCH_STOP_S = 15
+EMULATOR_STOP_S = 30
+
+
+class StackError(Exception):
+    """A failure with a message meant for the user; the command prints it and exits 1."""
+
+
+class Interrupted(Exception):
+    """SIGINT, SIGTERM or SIGHUP arrived while no child was in the foreground."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def say(message):
+    """Print one progress line."""
+    print(f"stack: {message}", flush=True)
+
+
+def warn(message):
+    """Print one warning line to stderr."""
+    print(f"stack: WARNING: {message}", file=sys.stderr, flush=True)
+
+
+# --- template.yaml -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CfnTag:
+    """A CloudFormation short-form intrinsic such as `!Ref ClinicTable`, kept unevaluated."""
+
+    name: str
+    value: object
+
+
+class CfnLoader(yaml.SafeLoader):
+    """A safe YAML loader that also accepts CloudFormation's `!Tag` short forms."""
+
+
+def _construct_cfn_tag(loader, tag_suffix, node):
+    """Build a CfnTag from `!Name value`, whatever the kind of YAML node."""
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return CfnTag(tag_suffix, value)
+
+
+CfnLoader.add_multi_constructor("!", _construct_cfn_tag)
+
+
+def load_template(path):
+    """Parse a SAM/CloudFormation template."""
+    with open(path, encoding="utf-8") as file:
+        return yaml.load(file, Loader=CfnLoader)
+
+
+def resources_of_type(template, resource_type):
+    """Map logical id to resource for every resource of one type."""
+    resources = template.get("Resources") or {}
+    return {lid: res for lid, res in resources.items() if res.get("Type") == resource_type}
+
+
+def global_env_var_for(template, logical_id):
+    """The Globals function env var whose value is `!Ref logical_id`, or None."""
+    function = (template.get("Globals") or {}).get("Function") or {}
+    variables = (function.get("Environment") or {}).get("Variables") or {}
+    for name, value in variables.items():
+        if value in (CfnTag("Ref", logical_id), {"Ref": logical_id}):
+            return name
+    return None
+
+
+def require_literal(value, where):
+    """Fail when a template value that local set-up needs is an unevaluated intrinsic."""
+    if isinstance(value, CfnTag):
+        raise StackError(f"{where} uses !{value.name}; sync-tables needs literal values there")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            require_literal(item, f"{where}.{key}")
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            require_literal(item, f"{where}[{index}]")
+    return value
+
+
+# --- desired tables ------------------------------------------------------------------------------
+
+
+@dataclass
+class TableSpec:
+    """What one template table should look like locally."""
+
+    logical_id: str
+    create_args: dict  # CreateTable parameters
+    ttl_attribute: str | None  # attribute name when TTL is enabled in the template
+
+
+def local_table_name(template, logical_id, env):
+    """The local table name: the value of the env var that the Globals `!Ref` this table with."""
+    var = global_env_var_for(template, logical_id)
+    if var is None:
+        warn(f"no Globals env var is `!Ref {logical_id}`; naming the local table {logical_id}")
+        return logical_id
+    return env.get(var) or DEFAULT_TABLE_NAME
+
+
+def index_args(index):
+    """CreateTable parameters of one declared secondary index (throughput dropped)."""
+    projection = {"ProjectionType": index["Projection"].get("ProjectionType", "ALL")}
+    if index["Projection"].get("NonKeyAttributes"):
+        projection["NonKeyAttributes"] = index["Projection"]["NonKeyAttributes"]
+    return {"IndexName": index["IndexName"], "KeySchema": index["KeySchema"],
+            "Projection": projection}
+
+
+def table_spec(template, logical_id, resource, env):
+    """Build the local TableSpec of one AWS::DynamoDB::Table resource."""
+    props = require_literal(resource.get("Properties") or {}, f"{logical_id}.Properties")
+    args = {
+        "TableName": local_table_name(template, logical_id, env),
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if props.get(kind):
+            args[kind] = [index_args(index) for index in props[kind]]
+    ttl = props.get("TimeToLiveSpecification") or {}
+    ttl_attribute = ttl.get("AttributeName") if ttl.get("Enabled") else None
+    return TableSpec(logical_id, args, ttl_attribute)
+
+
+def check_attributes(spec):
+    """Fail early, before any table is touched, when key attributes and definitions disagree."""
+    args = spec.create_args
+    defined = {a["AttributeName"] for a in args["AttributeDefinitions"]}
+    indexes = args.get("GlobalSecondaryIndexes", []) + args.get("LocalSecondaryIndexes", [])
+    used = {k["AttributeName"] for schema in [args["KeySchema"]] + [i["KeySchema"] for i in indexes]
+            for k in schema}
+    if defined != used:
+        raise StackError(f"{spec.logical_id}: AttributeDefinitions must list exactly the key "
+                         f"attributes; undefined: {sorted(used - defined)}, "
+                         f"unused: {sorted(defined - used)}")
+
+
+def template_tables(template_path, env):
+    """TableSpecs for every AWS::DynamoDB::Table in the template."""
+    template = load_template(template_path)
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+    specs = [table_spec(template, lid, res, env) for lid, res in tables.items()]
+    for spec in specs:
+        check_attributes(spec)
+    return specs
+
+
+# --- comparing with the emulator -----------------------------------------------------------------
+
+
+def key_signature(key_schema, attribute_definitions):
+    """A comparable, readable key schema: "pk S HASH, sk S RANGE"."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in attribute_definitions}
+    parts = sorted((k["KeyType"], k["AttributeName"]) for k in key_schema)
+    return ", ".join(f"{name} {types.get(name, '?')} {key_type}" for key_type, name in parts)
+
+
+def projection_signature(projection):
+    """A comparable, readable projection: "ALL", or "INCLUDE [a, b]"."""
+    attributes = sorted(projection.get("NonKeyAttributes") or ())
+    kind = projection.get("ProjectionType", "ALL")
+    return f"{kind} [{', '.join(attributes)}]" if attributes else kind
+
+
+def index_signatures(table, kind):
+    """Map index name to "keys; projection" for one kind of index."""
+    attrs = table["AttributeDefinitions"]
+    return {i["IndexName"]: f"{key_signature(i['KeySchema'], attrs)}; "
+                            f"{projection_signature(i['Projection'])}"
+            for i in table.get(kind) or []}
+
+
+def recreate_reasons(want, have):
+    """Why the existing table cannot be brought in line without recreating it."""
+    reasons = []
+    want_key = key_signature(want["KeySchema"], want["AttributeDefinitions"])
+    have_key = key_signature(have["KeySchema"], have["AttributeDefinitions"])
+    if want_key != have_key:
+        reasons.append(f"primary key is ({have_key}), template.yaml says ({want_key})")
+    if index_signatures(want, "LocalSecondaryIndexes") != index_signatures(
+            have, "LocalSecondaryIndexes"):
+        reasons.append("local secondary indexes differ (they cannot be changed in place)")
+    have_gsis = index_signatures(have, "GlobalSecondaryIndexes")
+    for name, signature in index_signatures(want, "GlobalSecondaryIndexes").items():
+        if name in have_gsis and have_gsis[name] != signature:
+            reasons.append(f"index {name} is ({have_gsis[name]}), "
+                           f"template.yaml says ({signature})")
+    return reasons
+
+
+# --- applying changes ----------------------------------------------------------------------------
+
+
+def dynamodb_client(env):
+    """A DynamoDB client for the endpoint, region and credentials that the functions use."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env.get("AWS_REGION") or "us-east-1",
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or "test",
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or "test",
+        config=botocore.config.Config(connect_timeout=5, read_timeout=30,
+                                      retries={"max_attempts": 2}),
+    )
+
+
+def describe_table(client, name):
+    """The table's description, or None when it does not exist."""
+    try:
+        return client.describe_table(TableName=name)["Table"]
+    except client.exceptions.ResourceNotFoundException:
+        return None
+
+
+def wait_until(check, what, timeout_s=60):
+    """Poll check() until it returns true; fail after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def table_is_active(client, name):
+    """True when the table and all its global indexes are ACTIVE."""
+    table = describe_table(client, name)
+    if table is None or table["TableStatus"] != "ACTIVE":
+        return False
+    return all(i.get("IndexStatus", "ACTIVE") == "ACTIVE"
+               for i in table.get("GlobalSecondaryIndexes") or [])
+
+
+def create_table(client, spec):
+    """Create the table as the template declares it."""
+    name = spec.create_args["TableName"]
+    client.create_table(**spec.create_args)
+    wait_until(lambda: table_is_active(client, name), f"table {name} to become active")
+    gsis = len(spec.create_args.get("GlobalSecondaryIndexes", []))
+    say(f"table {name}: created ({gsis} global secondary indexes)")
+
+
+def recreate_table(client, spec, reasons):
+    """Delete and create the table again, after a loud warning."""
+    name = spec.create_args["TableName"]
+    for reason in reasons:
+        warn(f"table {name}: {reason}")
+    warn(f"table {name}: deleting and recreating it; its local items are lost")
+    client.delete_table(TableName=name)
+    wait_until(lambda: describe_table(client, name) is None, f"table {name} to be deleted")
+    create_table(client, spec)
+
+
+def add_missing_indexes(client, spec, have):
+    """Create each declared global index that the table lacks (one per UpdateTable call)."""
+    name = spec.create_args["TableName"]
+    existing = {i["IndexName"] for i in have.get("GlobalSecondaryIndexes") or []}
+    added = 0
+    for index in spec.create_args.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in existing:
+            continue
+        client.update_table(TableName=name,
+                            AttributeDefinitions=spec.create_args["AttributeDefinitions"],
+                            GlobalSecondaryIndexUpdates=[{"Create": index}])
+        wait_until(lambda: table_is_active(client, name), f"index {index['IndexName']}")
+        say(f"table {name}: added global secondary index {index['IndexName']}")
+        added += 1
+    return added
+
+
+def delete_extra_indexes(client, spec, have):
+    """Delete global indexes that the template no longer declares."""
+    name = spec.create_args["TableName"]
+    wanted = {i["IndexName"] for i in spec.create_args.get("GlobalSecondaryIndexes", [])}
+    removed = 0
+    for index in have.get("GlobalSecondaryIndexes") or []:
+        if index["IndexName"] in wanted:
+            continue
+        client.update_table(TableName=name, GlobalSecondaryIndexUpdates=[
+            {"Delete": {"IndexName": index["IndexName"]}}])
+        wait_until(lambda: table_is_active(client, name), f"removal of {index['IndexName']}")
+        say(f"table {name}: removed global secondary index {index['IndexName']} "
+            "(not in the template)")
+        removed += 1
+    return removed
+
+
+def sync_ttl(client, spec):
+    """Make the table's TTL setting match the template; True when something changed."""
+    name = spec.create_args["TableName"]
+    current = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    enabled = current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+    attribute = current.get("AttributeName") if enabled else None
+    if attribute == spec.ttl_attribute:
+        return False
+    if attribute:
+        client.update_time_to_live(TableName=name, TimeToLiveSpecification={
+            "AttributeName": attribute, "Enabled": False})
+        say(f"table {name}: TTL on {attribute} disabled")
+    if spec.ttl_attribute:
+        client.update_time_to_live(TableName=name, TimeToLiveSpecification={
+            "AttributeName": spec.ttl_attribute, "Enabled": True})
+        say(f"table {name}: TTL on {spec.ttl_attribute} enabled")
+    return True
+
+
+def sync_table(client, spec):
+    """Create the table, or bring an existing one in line with the template."""
+    name = spec.create_args["TableName"]
+    have = describe_table(client, name)
+    changed = 0
+    if have is None:
+        create_table(client, spec)
+        changed = 1
+    elif reasons := recreate_reasons(spec.create_args, have):
+        recreate_table(client, spec, reasons)
+        changed = 1
+    else:
+        changed += add_missing_indexes(client, spec, have)
+        changed += delete_extra_indexes(client, spec, have)
+    ttl_changed = sync_ttl(client, spec)
+    if not (changed or ttl_changed):
+        say(f"table {name}: up to date")
+
+
+def sync_tables(template_path, env):
+    """Create or update every template table at env's AWS_ENDPOINT_URL, named from env."""
+    endpoint = env["AWS_ENDPOINT_URL"]
+    client = dynamodb_client(env)
+    specs = template_tables(template_path, env)
+    if not specs:
+        say(f"no AWS::DynamoDB::Table in {template_path}")
+    try:
+        for spec in specs:
+            sync_table(client, spec)
+    except botocore.exceptions.EndpointConnectionError as error:
+        raise StackError(f"the emulator does not answer at {endpoint}: {error}") from error
+    except botocore.exceptions.ClientError as error:
+        raise StackError(f"the emulator refused a table change: {error}") from error
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+
+def router_path(path):
+    """Write an API Gateway greedy parameter (`{proxy+}`) in matchit syntax (`{*proxy}`)."""
+    return re.sub(r"\{([^{}]+)\+\}", r"{*\1}", path)
+
+
+def http_api_routes(logical_id, function):
+    """Yield ((METHOD, path), binary) for each HttpApi event of one function."""
+    binary = ((function.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+    events = (function.get("Properties") or {}).get("Events") or {}
+    for event in events.values():
+        if event.get("Type") != "HttpApi":
+            continue
+        props = event.get("Properties") or {}
+        method = str(props.get("Method", "ANY")).upper()
+        path = router_path(props.get("Path", "$default"))
+        yield (method, path), binary or f"<{logical_id} has no Metadata.BuildProperties.Binary>"
+
+
+def template_routes(template_path):
+    """Map (METHOD, path) to function binary for every HttpApi event in the template."""
+    functions = resources_of_type(load_template(template_path), "AWS::Serverless::Function")
+    return {route: binary
+            for logical_id, function in functions.items()
+            for route, binary in http_api_routes(logical_id, function)}
+
+
+def router_entries(value):
+    """Yield (METHOD, function) pairs of one router value (a name or list of tables)."""
+    if isinstance(value, str):
+        yield "ANY", value
+        return
+    for entry in value if isinstance(value, list) else [value]:
+        methods = entry.get("method", "ANY")
+        for method in methods if isinstance(methods, list) else [methods]:
+            yield method.upper(), entry["function"]
+
+
+def watch_routes(manifest_path):
+    """Map (METHOD, path) to function for `[workspace.metadata.lambda.watch.router]`."""
+    with open(manifest_path, "rb") as file:
+        manifest = tomllib.load(file)
+    metadata = manifest.get("workspace", {}).get("metadata", {})
+    router = metadata.get("lambda", {}).get("watch", {}).get("router", {})
+    return {(method, path): function
+            for path, value in router.items()
+            for method, function in router_entries(value)}
+
+
+def route_differences(template, router):
+    """Readable lines for every route that differs between the two maps."""
+    lines = []
+    for key in sorted(template.keys() | router.keys(), key=lambda k: (k[1], k[0])):
+        method, path = key
+        if key not in router:
+            lines.append(f"  only in template.yaml:  {method} {path} -> {template[key]}")
+        elif key not in template:
+            lines.append(f"  only in Cargo.toml:     {method} {path} -> {router[key]}")
+        elif template[key] != router[key]:
+            lines.append(f"  different function:     {method} {path}: template.yaml -> "
+                         f"{template[key]}, Cargo.toml -> {router[key]}")
+    return lines
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+class Foreground:
+    """Routes SIGINT/SIGTERM/SIGHUP: to the foreground child's process group if there is one,
+    otherwise as an Interrupted exception; once shielded (during clean-up) it only notes them.
+    Children run in their own process groups, so a Ctrl-C reaches each of them once, through
+    here, and never reaches the emulator directly."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self):
+        self.child = None
+        self.stop_signal = None
+        self.shielded = False
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, _frame):
+        self.stop_signal = signum
+        if self.shielded:
+            say("already stopping; waiting for the children to exit")
+        elif self.child is not None and self.child.poll() is None:
+            signal_group(self.child, signum)
+        else:
+            raise Interrupted(signum)
+
+    def shield(self):
+        """From now on, signals no longer interrupt: clean-up must finish."""
+        self.shielded = True
+
+    def run(self, child, name, stop_timeout_s=WATCH_STOP_S):
+        """Wait for a started child; after a forwarded signal, kill it if it hangs."""
+        self.child = child
+        deadline = None
+        while child.poll() is None:
+            if self.stop_signal and deadline is None:
+                deadline = time.monotonic() + stop_timeout_s
+            if deadline and time.monotonic() > deadline:
+                warn(f"{name} did not stop within {stop_timeout_s} s; killing it")
+                signal_group(child, signal.SIGKILL)
+                deadline = float("inf")
+            time.sleep(0.1)
+        self.child = None
+        return child.returncode
+
+
+def signal_group(process, signum):
+    """Send a signal to the process group led by process (it was started with its own group)."""
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def free_ports(count):
+    """Distinct TCP ports on 127.0.0.1 that nothing listens on right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((LOCALHOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def require_free_port(port, setting):
+    """Fail with a clear message when something already listens on the port."""
+    with socket.socket() as sock:
+        if sock.connect_ex((LOCALHOST, port)) == 0:
+            raise StackError(f"127.0.0.1:{port} is already in use (another `make dev`?); "
+                             f"stop it or choose another {setting}")
+
+
+def http_status(url, timeout_s=5):
+    """The HTTP status of GET url, or None when nothing answers. Never uses a proxy."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout_s) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_for_http(url, process, name, timeout_s, request_timeout_s=5):
+    """Wait until GET url answers 200 while the process that serves it is alive."""
+    deadline = time.monotonic() + timeout_s
+    status = None
+    while status != 200:
+        if process.poll() is not None:
+            raise StackError(f"{name} exited with status {process.returncode} before {url} "
+                             "answered")
+        if time.monotonic() > deadline:
+            raise StackError(f"{url} did not answer 200 within {timeout_s} s "
+                             f"(last answer: {status or 'none'})")
+        status = http_status(url, request_timeout_s)
+        if status != 200:
+            time.sleep(0.5)
+
+
+def emulator_url(port):
+    """The emulator's endpoint URL."""
+    return f"http://{LOCALHOST}:{port}"
+
+
+def emulator_answers(port):
+    """True when ministack answers its health check on the port."""
+    return http_status(f"{emulator_url(port)}/_ministack/health") == 200
+
+
+def bypass_proxies_for_localhost():
+    """Make sure no HTTP proxy setting sends our local traffic (or the children's) elsewhere."""
+    entries = [os.environ.get("NO_PROXY"), os.environ.get("no_proxy"), LOCALHOST, "localhost"]
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = ",".join(filter(None, entries))
+
+
+def child_env(extra):
+    """The process environment plus extra, with the venv's tools first on PATH."""
+    env = {**os.environ, **extra}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def function_env(emulator_port):
+    """The environment that local functions (and tests) run with. Inherited AWS_* variables
+    are dropped, so no profile, endpoint override or real credential can send a call to AWS."""
+    env = {k: v for k, v in child_env({}).items() if not k.startswith("AWS_")}
+    env.update({
+        "APP_ENV": "local",
+        "AWS_ENDPOINT_URL": emulator_url(emulator_port),
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    })
+    # The functions read AWS_LAMBDA_LOG_LEVEL before RUST_LOG; cargo-lambda itself ignores it,
+    # so its own output stays quiet.
+    for name, default in (("TABLE_NAME", DEFAULT_TABLE_NAME), ("EVENT_BUS_NAME", "clinic"),
+                          ("AWS_LAMBDA_LOG_LEVEL", "INFO")):
+        env[name] = os.environ.get(name) or default
+    return env
+
+
+def start_ministack(port, state_dir, log_path, persist):
+    """Start ministack in its own session, so a terminal Ctrl-C cannot stop it unsaved."""
+    env = child_env({
+        "BIND_HOST": LOCALHOST,
+        "GATEWAY_PORT": str(port),
+        "PERSIST_STATE": "1" if persist else "0",
+        "STATE_DIR": str(state_dir),
+        # Both listeners bind 0.0.0.0 when enabled; the project uses neither.
+        "IOT_MTLS_ENABLED": "0",
+        "SFTP_ENABLED": "0",
+    })
+    say(f"starting ministack on {emulator_url(port)} (log: {log_path})")
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([str(VENV_BIN / "ministack")], env=env, cwd=REPO,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def wait_for_emulator(ministack, port, log_path):
+    """Wait until ministack answers; on failure, show its log."""
+    try:
+        wait_for_http(f"{emulator_url(port)}/_ministack/health", ministack, "ministack",
+                      EMULATOR_WAIT_S)
+    except StackError:
+        print_tail(log_path, "ministack log")
+        raise
+
+
+def stop_ministack(ministack):
+    """SIGTERM ministack (it saves its state) and wait; SIGKILL only if it hangs."""
+    if ministack.poll() is not None:
+        return
+    say("stopping ministack")
+    ministack.terminate()
+    try:
+        ministack.wait(EMULATOR_STOP_S)
+    except subprocess.TimeoutExpired:
+        warn(f"ministack did not stop within {EMULATOR_STOP_S} s of SIGTERM; killing it "
+             "(state since it started is lost)")
+        ministack.kill()
+        ministack.wait()
+
+
+def stop_group(process, name):
+    """SIGTERM a child's process group and wait; SIGKILL it if it hangs."""
+    if process.poll() is not None:
+        return
+    say(f"stopping {name}")
+    signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(WATCH_STOP_S)
+    except subprocess.TimeoutExpired:
+        warn(f"{name} did not stop within {WATCH_STOP_S} s of SIGTERM; killing it")
+        signal_group(process, signal.SIGKILL)
+        process.wait()
+
+
+def start_group(command, env, **popen_args):
+    """Start a child in its own process group, with no terminal input."""
+    return subprocess.Popen(command, env=env, cwd=REPO, stdin=subprocess.DEVNULL,
+                            process_group=0, **popen_args)
+
+
+def run_step(foreground, command, env, name):
+    """Run one command to completion as the foreground child; fail on a non-zero status."""
+    say(" ".join(command))
+    status = foreground.run(start_group(command, env), name)
+    if foreground.stop_signal:
+        raise Interrupted(foreground.stop_signal)
+    if status != 0:
+        raise StackError(f"{name} failed with status {status}")
+
+
+def build(foreground, env, command):
+    """Build the workspace first, so that no function compiles on its first request."""
+    if os.environ.get("SKIP_BUILD") == "1":
+        say("SKIP_BUILD=1: not building")
+        return
+    run_step(foreground, command, env, "cargo build")
+
+
+def watch_command(api_port, *extra):
+    """The `cargo lambda watch` command line, served on 127.0.0.1 only."""
+    return [str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
+            "--invoke-address", LOCALHOST, "--invoke-port", str(api_port), *extra]
+
+
+def print_tail(path, title, lines=60):
+    """Print the last lines of a log file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return
+    print(f"----- last {lines} lines of {title} ({path}) -----", file=sys.stderr)
+    print("\n".join(text[-lines:]), file=sys.stderr)
+    print("-----", file=sys.stderr, flush=True)
+
+
+def env_port(name, default):
+    """A port number from the environment."""
+    value = os.environ.get(name, str(default))
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise StackError(f"{name}={value!r} is not a port number")
+    return int(value)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def cmd_sync_tables(args):
+    """sync-tables: create or update the template's tables at AWS_ENDPOINT_URL."""
+    env = dict(os.environ)
+    if not env.get("AWS_ENDPOINT_URL"):
+        env["AWS_ENDPOINT_URL"] = emulator_url(env_port("EMULATOR_PORT", 4566))
+    sync_tables(args.template, env)
+    return 0
+
+
+def cmd_check_routes(args):
+    """check-routes: exit 1 with a diff when the template and the watch router disagree."""
+    differences = route_differences(template_routes(args.template), watch_routes(args.manifest))
+    if not differences:
+        say(f"routes agree between {args.template.name} and {args.manifest.name}")
+        return 0
+    print(f"routes differ between {args.template} and {args.manifest} "
+          "[workspace.metadata.lambda.watch.router]:", file=sys.stderr)
+    print("\n".join(differences), file=sys.stderr)
+    return 1
+
+
+def cmd_dev(args):
+    """dev: persistent ministack + cargo lambda watch in the foreground until a signal."""
+    api_port, emulator_port = env_port("API_PORT", 9000), env_port("EMULATOR_PORT", 4566)
+    data_dir = REPO / os.environ.get("DATA_DIR", ".data")
+    require_free_port(emulator_port, "EMULATOR_PORT")
+    require_free_port(api_port, "API_PORT")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = function_env(emulator_port)
+    foreground = Foreground()
+    log_path = data_dir / "ministack.log"
+    ministack = None
+    try:
+        ministack = start_ministack(emulator_port, data_dir / "ministack", log_path, True)
+        wait_for_emulator(ministack, emulator_port, log_path)
+        sync_tables(args.template, env)
+        build(foreground, env, ["cargo", "build", "--workspace", "--bins"])
+        return serve(foreground, api_port, env)
+    finally:
+        foreground.shield()
+        if ministack is not None:
+            stop_ministack(ministack)
+
+
+def serve(foreground, api_port, env):
+    """Run cargo lambda watch in the foreground; a signal to us is forwarded to it."""
+    command = watch_command(api_port)
+    say(" ".join(command))
+    say(f"API on http://{LOCALHOST}:{api_port}  (Ctrl-C stops everything and saves the data)")
+    status = foreground.run(start_group(command, env), "cargo lambda watch")
+    if foreground.stop_signal:
+        return 0
+    warn(f"cargo lambda watch exited by itself with status {status}")
+    return status or 1
+
+
+def cmd_test(args):
+    """test: fresh ministack and watch on free ports, then cargo test; always cleans up."""
+    foreground = Foreground()
+    with tempfile.TemporaryDirectory(prefix="clinic-test-") as tmp:
+        return run_tests(foreground, args.template, Path(tmp))
+
+
+def run_tests(foreground, template, tmp):
+    """Start the throwaway stack in tmp, run cargo test, stop everything."""
+    emulator_port, api_port = free_ports(2)
+    env = function_env(emulator_port)
+    ministack_log, watch_log = tmp / "ministack.log", tmp / "watch.log"
+    ministack = watch = None
+    try:
+        ministack = start_ministack(emulator_port, tmp / "state", ministack_log, False)
+        wait_for_emulator(ministack, emulator_port, ministack_log)
+        sync_tables(template, env)
+        build(foreground, env, ["cargo", "build", "--workspace", "--bins", "--tests"])
+        watch = start_watch_for_tests(api_port, env, watch_log)
+        wait_for_api(watch, api_port, watch_log)
+        return cargo_test(foreground, env, api_port, watch_log)
+    finally:
+        foreground.shield()
+        if watch is not None:
+            stop_group(watch, "cargo lambda watch")
+        if ministack is not None:
+            stop_ministack(ministack)
+
+
+def start_watch_for_tests(api_port, env, log_path):
+    """cargo lambda watch with 16 instances per function (so races can race), logging to a file."""
+    command = watch_command(api_port, "--concurrency", "16", "--ignore-changes")
+    say(f"{' '.join(command)}  (log: {log_path})")
+    with open(log_path, "ab") as log:
+        return start_group(command, env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for_api(watch, api_port, log_path):
+    """Wait until the ready route (READY_PATH, default /openapi.json) answers 200."""
+    path = os.environ.get("READY_PATH", "/openapi.json")
+    say(f"waiting for GET {path}")
+    try:
+        wait_for_http(f"http://{LOCALHOST}:{api_port}{path}", watch, "cargo lambda watch",
+                      API_WAIT_S, request_timeout_s=60)
+    except StackError:
+        print_tail(log_path, "cargo lambda watch log")
+        raise
+
+
+def cargo_test(foreground, env, api_port, watch_log):
+    """Run cargo test against the stack; show the watch log when tests fail."""
+    env = {**env, "API_URL": f"http://{LOCALHOST}:{api_port}"}
+    command = ["cargo", "test", "--workspace"]
+    say(" ".join(command))
+    status = foreground.run(start_group(command, env), "cargo test")
+    if foreground.stop_signal:
+        raise Interrupted(foreground.stop_signal)
+    if status != 0:
+        print_tail(watch_log, "cargo lambda watch log")
+    return status
+
+
+def cmd_admin(_args):
+    """admin: run the create-admin binary against the running `make dev` emulator."""
+    emulator_port = env_port("EMULATOR_PORT", 4566)
+    if not emulator_answers(emulator_port):
+        raise StackError(f"the emulator does not answer at {emulator_url(emulator_port)}: "
+                         "start `make dev` first")
+    env = function_env(emulator_port)
+    if not env.get("ADMIN_EMAIL"):
+        raise StackError("ADMIN_EMAIL is not set: make admin EMAIL=... PASSWORD=... "
+                         "[USERNAME=...]")
+    if not env.get("ADMIN_PASSWORD"):
+        env["ADMIN_PASSWORD"] = prompt_password()
+    for name in ("MAKEFLAGS", "MFLAGS", "PASSWORD"):  # make's copies of its command line
+        env.pop(name, None)
+    command = ["cargo", "run", "-q", "-p", "shared", "--bin", "create-admin"]
+    return subprocess.run(command, env=env, cwd=REPO, check=False).returncode
+
+
+def prompt_password():
+    """Ask for the admin password on the terminal, without echo."""
+    if not sys.stdin.isatty():
+        raise StackError("ADMIN_PASSWORD is not set: make admin EMAIL=... PASSWORD=...")
+    password = getpass.getpass("Admin password: ")
+    if not password:
+        raise StackError("no password given")
+    return password
+
+
+def parse_args(argv):
+    """The command line; --template and --manifest are accepted after the command."""
+    paths = argparse.ArgumentParser(add_help=False)
+    paths.add_argument("--template", type=Path, default=TEMPLATE, help="SAM template")
+    paths.add_argument("--manifest", type=Path, default=MANIFEST, help="workspace Cargo.toml")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, handler in COMMANDS.items():
+        commands.add_parser(name, parents=[paths],
+                            help=handler.__doc__.split(":", 1)[1].strip())
+    return parser.parse_args(argv)
+
+
+COMMANDS = {
+    "sync-tables": cmd_sync_tables,
+    "check-routes": cmd_check_routes,
+    "dev": cmd_dev,
+    "test": cmd_test,
+    "admin": cmd_admin,
+}
+
+
+def main(argv=None):
+    """Run one command and turn known failures into a message and an exit status."""
+    args = parse_args(argv)
+    bypass_proxies_for_localhost()
+    try:
+        return COMMANDS[args.command](args)
+    except StackError as error:
+        print(f"stack: error: {error}", file=sys.stderr)
+        return 1
+    except Interrupted as error:
+        say(f"stopped by {error}")
+        return 128 + error.signum
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
