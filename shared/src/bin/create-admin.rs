@@ -7,12 +7,12 @@
 
 use std::process::ExitCode;
 
+use shared::ApiError;
 use shared::auth::AuthedUser;
 use shared::ids::{RandomIds, SystemClock};
 use shared::store::DynamoStore;
 use shared::users::register::{NewUser, RegisterRequest, register};
 use shared::users::{Role, UserId};
-use shared::ApiError;
 
 #[tokio::main]
 async fn main() -> ExitCode {
