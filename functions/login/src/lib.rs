@@ -51,16 +51,13 @@ pub async fn handle<S: UserReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::Config;
     use shared::ids::RandomIds;
     use shared::store::memory::MemoryStore;
     use shared::users::Role;
     use shared::users::register::{NewUser, RegisterRequest, register};
 
     async fn deps_with_alice() -> Deps<MemoryStore> {
-        let config = Config::from_lookup(|key| (key == "APP_ENV").then(|| "local".to_owned()))
-            .expect("local config");
-        let deps = Deps::with_store(MemoryStore::default(), &config).expect("deps");
+        let deps = Deps::in_memory();
         let alice = RegisterRequest {
             username: "alice".into(),
             email: "alice@example.com".into(),

@@ -43,13 +43,10 @@ pub async fn handle<S: UserWriter>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::Config;
     use shared::store::memory::MemoryStore;
 
     fn deps() -> Deps<MemoryStore> {
-        let config = Config::from_lookup(|key| (key == "APP_ENV").then(|| "local".to_owned()))
-            .expect("local config");
-        Deps::with_store(MemoryStore::default(), &config).expect("deps")
+        Deps::in_memory()
     }
 
     fn sample_event() -> Request {

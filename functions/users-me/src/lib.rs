@@ -33,14 +33,10 @@ pub async fn handle<S: UserReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::Config;
-    use shared::store::memory::MemoryStore;
 
     #[tokio::test]
     async fn the_sample_event_without_a_real_token_is_401() {
-        let config = Config::from_lookup(|key| (key == "APP_ENV").then(|| "local".to_owned()))
-            .expect("local config");
-        let deps = Deps::with_store(MemoryStore::default(), &config).expect("deps");
+        let deps = Deps::in_memory();
         let request = lambda_http::request::from_str(include_str!("../../../events/users-me.json"))
             .expect("the sample event parses");
 

@@ -64,3 +64,13 @@ impl UserReader for MemoryStore {
             .cloned())
     }
 }
+
+impl crate::app::Deps<MemoryStore> {
+    /// Dependencies for handler tests: an empty in-memory store and the local development key.
+    pub fn in_memory() -> Self {
+        let config = crate::Config::from_lookup(|key| (key == "APP_ENV").then(|| "local".into()))
+            .unwrap_or_else(|e| unreachable!("the local configuration is valid: {e}"));
+        Self::with_store(MemoryStore::default(), &config)
+            .unwrap_or_else(|e| unreachable!("the development key is valid: {e}"))
+    }
+}
