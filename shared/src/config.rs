@@ -30,6 +30,8 @@ pub struct Config {
     pub table_name: String,
     pub event_bus_name: String,
     pub jwt: JwtConfig,
+    /// Length of an appointment; appointments start on this grid from midnight UTC.
+    pub appointment_minutes: u32,
 }
 
 #[derive(Clone)]
@@ -67,6 +69,10 @@ pub enum ConfigError {
         "ACCESS_TOKEN_EXPIRE_MINUTES must be a whole number from 1 to {MAX_TOKEN_MINUTES} (got `{0}`)"
     )]
     BadTokenLifetime(String),
+    #[error(
+        "APPOINTMENT_MINUTES must divide a day: one of 5, 10, 15, 20, 30, 45, 60, 90, 120 (got `{0}`)"
+    )]
+    BadAppointmentMinutes(String),
     #[error("APP_ENV must be `local` or `aws` (got `{0}`)")]
     BadAppEnv(String),
 }
@@ -97,6 +103,7 @@ impl Config {
             table_name: lookup("TABLE_NAME").unwrap_or_else(|| "clinic".to_owned()),
             event_bus_name: lookup("EVENT_BUS_NAME").unwrap_or_else(|| "clinic".to_owned()),
             jwt,
+            appointment_minutes: appointment_minutes(lookup("APPOINTMENT_MINUTES"))?,
         })
     }
 }
@@ -135,6 +142,15 @@ fn token_minutes(value: Option<String>) -> Result<i64, ConfigError> {
     match raw.trim().parse::<i64>() {
         Ok(minutes) if (1..=MAX_TOKEN_MINUTES).contains(&minutes) => Ok(minutes),
         _ => Err(ConfigError::BadTokenLifetime(raw)),
+    }
+}
+
+fn appointment_minutes(value: Option<String>) -> Result<u32, ConfigError> {
+    const ALLOWED: [u32; 9] = [5, 10, 15, 20, 30, 45, 60, 90, 120];
+    let Some(raw) = value else { return Ok(30) };
+    match raw.trim().parse::<u32>() {
+        Ok(minutes) if ALLOWED.contains(&minutes) => Ok(minutes),
+        _ => Err(ConfigError::BadAppointmentMinutes(raw)),
     }
 }
 
@@ -214,6 +230,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn appointments_last_30_minutes_unless_configured_to_a_divisor_of_a_day() {
+        let config = config(&[("SECRET_KEY", GOOD_KEY)]).expect("valid");
+        assert_eq!(config.appointment_minutes, 30);
+
+        let ok = config_with_minutes("15").expect("valid");
+        assert_eq!(ok.appointment_minutes, 15);
+        for bad in ["0", "7", "1441", "x"] {
+            let error = config_with_minutes(bad).err();
+            assert_eq!(
+                error,
+                Some(ConfigError::BadAppointmentMinutes(bad.into())),
+                "{bad}"
+            );
+        }
+    }
+
+    fn config_with_minutes(minutes: &str) -> Result<Config, ConfigError> {
+        config(&[("SECRET_KEY", GOOD_KEY), ("APPOINTMENT_MINUTES", minutes)])
     }
 
     #[test]

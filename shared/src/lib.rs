@@ -8,13 +8,17 @@
 //! - [`password`], [`ids`], [`telemetry`], [`openapi`]: the supporting pieces.
 
 pub mod app;
+pub mod appointments;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod geo;
 pub mod http;
 pub mod ids;
 pub mod openapi;
+pub mod pagination;
 pub mod password;
+pub mod profiles;
 pub mod store;
 pub mod telemetry;
 pub mod users;

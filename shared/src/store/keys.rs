@@ -1,5 +1,9 @@
 //! Key values of each item kind, in one place.
 
+use time::OffsetDateTime;
+
+use crate::appointments::AppointmentId;
+use crate::geo::Cell;
 use crate::users::{Role, UserId};
 
 pub const USER_SK: &str = "USER";
@@ -21,4 +25,83 @@ pub fn username_pk(unique_username: &str) -> String {
 /// `gsi1` partition of users by role (for listing accounts by role), sorted by creation time.
 pub fn users_by_role_pk(role: Role) -> String {
     format!("USERS#{}", role.as_str())
+}
+
+pub const PATIENT_SK: &str = "PATIENT";
+pub const DOCTOR_SK: &str = "DOCTOR";
+
+/// `gsi1` partition holding every doctor, sorted by name.
+pub const ALL_DOCTORS_PK: &str = "DOCTORS";
+
+/// `gsi2` partition of the doctors of one specialization (compared without case).
+pub fn doctors_by_specialization_pk(specialization: &str) -> String {
+    format!("DOCTORS#SPEC#{}", specialization.to_lowercase())
+}
+
+/// The sort key that orders doctors by name.
+pub fn doctor_name_sk(username: &str, id: UserId) -> String {
+    format!("{}#{id}", username.to_lowercase())
+}
+
+/// The partition of doctor locators under one coarse cell, for nearby searches.
+pub fn doctors_near_pk(coarse: Cell) -> String {
+    format!("DOCTORS_NEAR#{coarse}")
+}
+
+pub fn doctor_locator_sk(cell: Cell, id: UserId) -> String {
+    format!("{cell}#{id}")
+}
+
+pub const APPOINTMENT_POINTER_SK: &str = "APPT";
+pub const SLOT_SK: &str = "SLOT";
+
+/// A time as it appears in keys: UTC to the second, fixed width, so text order is time order.
+pub fn key_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The partition of a region's appointments: the patient's resolution-7 cell.
+pub fn cell_pk(cell: Cell) -> String {
+    format!("CELL#{cell}")
+}
+
+pub fn appointment_sk(start: OffsetDateTime, id: AppointmentId) -> String {
+    format!("APPT#{}#{id}", key_time(start))
+}
+
+/// Sort key of an appointment in a party's index.
+pub fn party_sk(start: OffsetDateTime, id: AppointmentId) -> String {
+    format!("{}#{id}", key_time(start))
+}
+
+/// `gsi1` partition of a patient's appointments.
+pub fn patient_appointments_pk(id: UserId) -> String {
+    format!("PATIENT#{id}")
+}
+
+/// `gsi2` partition of a doctor's appointments.
+pub fn doctor_appointments_pk(id: UserId) -> String {
+    format!("DOCTOR#{id}")
+}
+
+/// The item that finds an appointment by id.
+pub fn appointment_pointer_pk(id: AppointmentId) -> String {
+    format!("APPT#{id}")
+}
+
+pub fn doctor_slot_pk(id: UserId, start: OffsetDateTime) -> String {
+    format!("SLOT#DOCTOR#{id}#{}", key_time(start))
+}
+
+pub fn patient_slot_pk(id: UserId, start: OffsetDateTime) -> String {
+    format!("SLOT#PATIENT#{id}#{}", key_time(start))
 }

@@ -3,7 +3,6 @@
 use anyhow::Context;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -76,31 +75,6 @@ impl From<UserItem> for User {
     }
 }
 
-impl DynamoStore {
-    fn put_if_absent(&self, item: impl Serialize) -> anyhow::Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    async fn get(&self, pk: String, sk: &str) -> anyhow::Result<Option<super::Item>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S(sk.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .context("Failed to read an item")?;
-        Ok(output.item)
-    }
-}
-
 impl UserWriter for DynamoStore {
     async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
         // The username was validated before it became part of `User`.
@@ -113,9 +87,9 @@ impl UserWriter for DynamoStore {
             user_id: user.id.get(),
         };
         let items = vec![
-            self.put_if_absent(UserItem::from(user))?,
-            self.put_if_absent(claim(email_pk(&user.email), EMAIL_SK))?,
-            self.put_if_absent(claim(username_pk(&username_key), USERNAME_SK))?,
+            self.put_new(UserItem::from(user))?,
+            self.put_new(claim(email_pk(&user.email), EMAIL_SK))?,
+            self.put_new(claim(username_pk(&username_key), USERNAME_SK))?,
         ];
 
         let result = self
@@ -193,8 +167,8 @@ impl UserReader for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::types::CancellationReason;
     use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     fn user() -> User {

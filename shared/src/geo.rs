@@ -1,0 +1,189 @@
+//! Places as H3 cells. Coordinates are range-checked here (h3o itself accepts a latitude of 91)
+//! and turned into a resolution-7 cell, about 5 km² — the finest place the clinic stores.
+
+use std::fmt;
+use std::str::FromStr;
+
+use h3o::{CellIndex, LatLng, Resolution};
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// The resolution of every stored place.
+pub const RESOLUTION: Resolution = Resolution::Seven;
+/// The coarser resolution that partitions doctors for nearby searches.
+pub const NEARBY_PARTITION: Resolution = Resolution::Five;
+
+/// A checked point on Earth, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeoPoint {
+    latitude_deg: f64,
+    longitude_deg: f64,
+}
+
+impl GeoPoint {
+    /// Checks both coordinates, reporting every bad one under the given field names.
+    ///
+    /// # Errors
+    /// A missing, non-finite or out-of-range coordinate.
+    ///
+    /// # Example
+    /// ```
+    /// use shared::geo::GeoPoint;
+    /// let nyc = GeoPoint::parse(Some(40.7128), Some(-74.0060), ("latitude", "longitude"))?;
+    /// assert_eq!(nyc.cell().to_string(), "872a1072cffffff");
+    /// assert!(GeoPoint::parse(Some(91.0), Some(0.0), ("latitude", "longitude")).is_err());
+    /// # Ok::<(), Vec<shared::error::FieldError>>(())
+    /// ```
+    pub fn parse(
+        latitude: Option<f64>,
+        longitude: Option<f64>,
+        (lat_field, lng_field): (&str, &str),
+    ) -> Result<Self, Vec<FieldError>> {
+        let lat = check(latitude, lat_field, 90.0);
+        let lng = check(longitude, lng_field, 180.0);
+        match (lat, lng) {
+            (Ok(latitude_deg), Ok(longitude_deg)) => Ok(Self {
+                latitude_deg,
+                longitude_deg,
+            }),
+            (lat, lng) => Err([lat.err(), lng.err()].into_iter().flatten().collect()),
+        }
+    }
+
+    /// The resolution-7 cell holding this point.
+    pub fn cell(self) -> Cell {
+        // The coordinates were checked to be finite and in range, which is all LatLng refuses.
+        let latlng = LatLng::new(self.latitude_deg, self.longitude_deg)
+            .unwrap_or_else(|_| unreachable!("checked coordinates"));
+        Cell(latlng.to_cell(RESOLUTION))
+    }
+}
+
+fn check(value: Option<f64>, field: &str, limit_deg: f64) -> Result<f64, FieldError> {
+    match value {
+        None => Err(FieldError::new(field, "is required")),
+        Some(v) if !v.is_finite() => Err(FieldError::new(field, "must be a finite number")),
+        Some(v) if !(-limit_deg..=limit_deg).contains(&v) => Err(FieldError::new(
+            field,
+            format!("must be between -{limit_deg} and {limit_deg} degrees"),
+        )),
+        Some(v) => Ok(v),
+    }
+}
+
+/// An H3 cell, shown in its canonical form: 15 lower-case hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cell(CellIndex);
+
+impl Cell {
+    pub fn index(self) -> CellIndex {
+        self.0
+    }
+
+    /// The cell's parent at `resolution` (itself at its own resolution).
+    pub fn parent(self, resolution: Resolution) -> Cell {
+        Cell(self.0.parent(resolution).unwrap_or(self.0))
+    }
+
+    /// Cells within `k` rings of this one, each with its ring number, nearest first.
+    pub fn disk(self, k: u32) -> Vec<(Cell, u32)> {
+        let mut cells: Vec<(Cell, u32)> = self
+            .0
+            .grid_disk_distances::<Vec<_>>(k)
+            .into_iter()
+            .map(|(cell, ring)| (Cell(cell), ring))
+            .collect();
+        cells.sort_by_key(|&(cell, ring)| (ring, cell));
+        cells
+    }
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:015x}", u64::from(self.0))
+    }
+}
+
+impl FromStr for Cell {
+    type Err = h3o::error::InvalidCellIndex;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CellIndex::from_str(s.trim()).map(Cell)
+    }
+}
+
+impl Serialize for Cell {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: (&str, &str) = ("latitude", "longitude");
+
+    #[test]
+    fn new_york_is_the_predecessors_cell() {
+        let point = GeoPoint::parse(Some(40.7128), Some(-74.0060), FIELDS).expect("valid");
+
+        assert_eq!(point.cell().to_string(), "872a1072cffffff");
+    }
+
+    #[test]
+    fn coordinates_out_of_range_or_missing_name_their_field() {
+        let cases = [
+            (Some(91.0), Some(0.0), vec!["latitude"]),
+            (Some(1000.0), Some(0.0), vec!["latitude"]),
+            (Some(0.0), Some(-180.5), vec!["longitude"]),
+            (
+                Some(f64::NAN),
+                Some(f64::INFINITY),
+                vec!["latitude", "longitude"],
+            ),
+            (None, Some(0.0), vec!["latitude"]),
+            (None, None, vec!["latitude", "longitude"]),
+        ];
+        for (lat, lng, fields) in cases {
+            let errors = GeoPoint::parse(lat, lng, FIELDS).expect_err("refused");
+            let named: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(named, fields, "{lat:?} {lng:?}");
+        }
+    }
+
+    #[test]
+    fn the_edges_of_the_ranges_are_valid() {
+        for (lat, lng) in [(90.0, 180.0), (-90.0, -180.0), (0.0, 0.0)] {
+            assert!(GeoPoint::parse(Some(lat), Some(lng), FIELDS).is_ok());
+        }
+    }
+
+    #[test]
+    fn cells_parse_in_any_case_and_print_canonically() {
+        let cell: Cell = "872A1072CFFFFFF".parse().expect("valid");
+
+        assert_eq!(cell.to_string(), "872a1072cffffff");
+        assert!("garbage".parse::<Cell>().is_err());
+    }
+
+    #[test]
+    fn a_disk_lists_rings_nearest_first() {
+        let centre: Cell = "872a1072cffffff".parse().expect("valid");
+
+        let disk = centre.disk(2);
+
+        assert_eq!(disk.len(), 19);
+        assert_eq!(disk[0], (centre, 0));
+        assert!(disk.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert_eq!(disk.iter().filter(|(_, ring)| *ring == 1).count(), 6);
+    }
+}

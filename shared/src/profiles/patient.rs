@@ -1,0 +1,83 @@
+//! `POST /setup-patient`: a patient says where they are; bookings inherit that cell.
+
+use std::future::Future;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::auth::AuthedUser;
+use crate::error::ApiError;
+use crate::geo::{Cell, GeoPoint};
+use crate::users::{Role, UserId, UserReader};
+
+/// A patient's stored place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientProfile {
+    pub user_id: UserId,
+    pub username: String,
+    pub cell: Cell,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Stores and reads patient profiles.
+pub trait PatientStore: Send + Sync {
+    /// Creates or replaces the profile; answers whether one existed before.
+    fn put_patient(
+        &self,
+        profile: &PatientProfile,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+
+    fn patient(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = anyhow::Result<Option<PatientProfile>>> + Send;
+}
+
+/// The answer to `POST /setup-patient`, as the predecessor gave it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientSetup {
+    #[schema(example = "Patient profile created")]
+    pub message: &'static str,
+    #[schema(value_type = String, example = "872a1072cffffff")]
+    pub h3_index: Cell,
+    /// `false` when an earlier profile was moved.
+    #[serde(skip)]
+    pub created: bool,
+}
+
+/// Creates or moves the caller's patient profile. Appointments already booked keep the cell
+/// they were booked from: they record where demand came from at the time.
+pub async fn setup_patient(
+    store: &(impl PatientStore + UserReader),
+    caller: AuthedUser,
+    point: GeoPoint,
+    now: OffsetDateTime,
+) -> Result<PatientSetup, ApiError> {
+    caller.require(
+        &[Role::Patient],
+        "Only patients can set up a patient profile.",
+    )?;
+    let user = store.user_by_id(caller.id).await?.ok_or_else(|| {
+        ApiError::Unauthorized("The account behind this token no longer exists.".into())
+    })?;
+
+    let profile = PatientProfile {
+        user_id: user.id,
+        username: user.username,
+        cell: point.cell(),
+        updated_at: now,
+    };
+    let existed = store.put_patient(&profile).await?;
+
+    tracing::info!(user_id = %caller.id, moved = existed, "patient profile set");
+    Ok(PatientSetup {
+        message: if existed {
+            "Patient profile updated"
+        } else {
+            "Patient profile created"
+        },
+        h3_index: profile.cell,
+        created: !existed,
+    })
+}

@@ -1,0 +1,326 @@
+//! Patient and doctor profile items, and the locator items that place doctors on the map.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use futures::future::try_join_all;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::keys::{
+    ALL_DOCTORS_PK, DOCTOR_SK, PATIENT_SK, doctor_locator_sk, doctor_name_sk,
+    doctors_by_specialization_pk, doctors_near_pk, user_pk,
+};
+use super::{DynamoStore, Item, position_from_key, start_key};
+use crate::geo::{Cell, NEARBY_PARTITION};
+use crate::pagination::{Page, Position};
+use crate::profiles::doctor::{DoctorProfile, DoctorStore};
+use crate::profiles::patient::{PatientProfile, PatientStore};
+use crate::users::UserId;
+
+/// How often a doctor's profile update is tried when another update races it.
+const PROFILE_ATTEMPTS: u32 = 3;
+
+#[derive(Serialize, Deserialize)]
+struct PatientItem {
+    pk: String,
+    sk: String,
+    user_id: u64,
+    username: String,
+    cell: Cell,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DoctorItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    gsi2pk: String,
+    gsi2sk: String,
+    user_id: u64,
+    username: String,
+    specialization: String,
+    cell: Cell,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+/// A doctor's entry in the coarse partition around their practice.
+#[derive(Serialize, Deserialize)]
+struct LocatorItem {
+    pk: String,
+    sk: String,
+    user_id: u64,
+    username: String,
+    specialization: String,
+    cell: Cell,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl From<&DoctorProfile> for DoctorItem {
+    fn from(p: &DoctorProfile) -> Self {
+        let name_sk = doctor_name_sk(&p.username, p.user_id);
+        Self {
+            pk: user_pk(p.user_id),
+            sk: DOCTOR_SK.to_owned(),
+            gsi1pk: ALL_DOCTORS_PK.to_owned(),
+            gsi1sk: name_sk.clone(),
+            gsi2pk: doctors_by_specialization_pk(&p.specialization),
+            gsi2sk: name_sk,
+            user_id: p.user_id.get(),
+            username: p.username.clone(),
+            specialization: p.specialization.clone(),
+            cell: p.cell,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+impl From<&DoctorProfile> for LocatorItem {
+    fn from(p: &DoctorProfile) -> Self {
+        Self {
+            pk: doctors_near_pk(p.cell.parent(NEARBY_PARTITION)),
+            sk: doctor_locator_sk(p.cell, p.user_id),
+            user_id: p.user_id.get(),
+            username: p.username.clone(),
+            specialization: p.specialization.clone(),
+            cell: p.cell,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+fn doctor_from(
+    user_id: u64,
+    username: String,
+    specialization: String,
+    cell: Cell,
+    updated_at: OffsetDateTime,
+) -> DoctorProfile {
+    DoctorProfile {
+        user_id: UserId::new(user_id),
+        username,
+        specialization,
+        cell,
+        updated_at,
+    }
+}
+
+impl PatientStore for DynamoStore {
+    async fn put_patient(&self, profile: &PatientProfile) -> anyhow::Result<bool> {
+        let item = PatientItem {
+            pk: user_pk(profile.user_id),
+            sk: PATIENT_SK.to_owned(),
+            user_id: profile.user_id.get(),
+            username: profile.username.clone(),
+            cell: profile.cell,
+            updated_at: profile.updated_at,
+        };
+        let output = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item)?))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .context("Failed to store a patient profile")?;
+        Ok(output.attributes.is_some_and(|old| !old.is_empty()))
+    }
+
+    async fn patient(&self, id: UserId) -> anyhow::Result<Option<PatientProfile>> {
+        let Some(item) = self.get(user_pk(id), PATIENT_SK).await? else {
+            return Ok(None);
+        };
+        let item: PatientItem = serde_dynamo::from_item(item).context("Bad patient item")?;
+        Ok(Some(PatientProfile {
+            user_id: UserId::new(item.user_id),
+            username: item.username,
+            cell: item.cell,
+            updated_at: item.updated_at,
+        }))
+    }
+}
+
+impl DoctorStore for DynamoStore {
+    async fn put_doctor(&self, profile: &DoctorProfile) -> anyhow::Result<bool> {
+        for _ in 0..PROFILE_ATTEMPTS {
+            let old = self.doctor(profile.user_id).await?;
+            if self.replace_doctor(profile, old.as_ref()).await? {
+                return Ok(old.is_some());
+            }
+        }
+        anyhow::bail!("a doctor profile kept changing while it was being updated")
+    }
+
+    async fn doctor(&self, id: UserId) -> anyhow::Result<Option<DoctorProfile>> {
+        let Some(item) = self.get(user_pk(id), DOCTOR_SK).await? else {
+            return Ok(None);
+        };
+        let i: DoctorItem = serde_dynamo::from_item(item).context("Bad doctor item")?;
+        Ok(Some(doctor_from(
+            i.user_id,
+            i.username,
+            i.specialization,
+            i.cell,
+            i.updated_at,
+        )))
+    }
+
+    async fn doctors(
+        &self,
+        specialization: Option<&str>,
+        limit: u32,
+        after: Option<Position>,
+    ) -> anyhow::Result<Page<DoctorProfile>> {
+        let (index, partition_key, partition) = match specialization {
+            None => ("gsi1", "gsi1pk", ALL_DOCTORS_PK.to_owned()),
+            Some(s) => ("gsi2", "gsi2pk", doctors_by_specialization_pk(s)),
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", partition_key)
+            .expression_attribute_values(":pk", AttributeValue::S(partition))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(after.map(start_key))
+            .send()
+            .await
+            .context("Failed to list doctors")?;
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let i: DoctorItem = serde_dynamo::from_item(item)?;
+                Ok(doctor_from(
+                    i.user_id,
+                    i.username,
+                    i.specialization,
+                    i.cell,
+                    i.updated_at,
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            next: output.last_evaluated_key.map(position_from_key),
+        })
+    }
+
+    async fn doctors_in(&self, cells: &[Cell]) -> anyhow::Result<Vec<DoctorProfile>> {
+        let mut partitions: Vec<Cell> = cells.iter().map(|c| c.parent(NEARBY_PARTITION)).collect();
+        partitions.sort();
+        partitions.dedup();
+        let pages = try_join_all(partitions.into_iter().map(|p| self.locators(p))).await?;
+        Ok(pages
+            .into_iter()
+            .flatten()
+            .filter(|i| cells.contains(&i.cell))
+            .map(|i| {
+                doctor_from(
+                    i.user_id,
+                    i.username,
+                    i.specialization,
+                    i.cell,
+                    i.updated_at,
+                )
+            })
+            .collect())
+    }
+}
+
+impl DynamoStore {
+    /// Replaces a doctor's profile and moves their locator in one transaction, provided the
+    /// profile is still `old`; answers `false` when another update came first.
+    async fn replace_doctor(
+        &self,
+        profile: &DoctorProfile,
+        old: Option<&DoctorProfile>,
+    ) -> anyhow::Result<bool> {
+        let mut put_profile = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(DoctorItem::from(profile))?));
+        put_profile = match old {
+            None => put_profile.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => put_profile
+                .condition_expression("updated_at = :seen")
+                .expression_attribute_values(
+                    ":seen",
+                    AttributeValue::S(
+                        old.updated_at
+                            .format(&time::format_description::well_known::Rfc3339)?,
+                    ),
+                ),
+        };
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(put_profile.build()?)
+                .build(),
+        ];
+        let new_locator = LocatorItem::from(profile);
+        if let Some(old) = old
+            .map(LocatorItem::from)
+            .filter(|o| o.pk != new_locator.pk || o.sk != new_locator.sk)
+        {
+            let key: Item = HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(old.pk)),
+                ("sk".to_owned(), AttributeValue::S(old.sk)),
+            ]);
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .build()?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        let put_locator = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(new_locator)?))
+            .build()?;
+        items.push(TransactWriteItem::builder().put(put_locator).build());
+
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if super::is_cancelled(&error) => Ok(false),
+            Err(error) => {
+                Err(anyhow::Error::new(error).context("Failed to store a doctor profile"))
+            }
+        }
+    }
+
+    /// Every locator under one coarse cell, following pages.
+    async fn locators(&self, coarse: Cell) -> anyhow::Result<Vec<LocatorItem>> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(doctors_near_pk(coarse)))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        pages
+            .into_iter()
+            .map(|item| {
+                let item = item.context("Failed to read doctor locators")?;
+                serde_dynamo::from_item(item).context("Bad locator item")
+            })
+            .collect()
+    }
+}
