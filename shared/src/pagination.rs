@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use lambda_http::http::HeaderValue;
 use lambda_http::http::header::LINK;
-use lambda_http::{Body, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -116,16 +116,52 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-/// A JSON array response, with a `Link` header to the next page when there is one.
-/// `next_url` is the path and query of the next page, without the cursor.
-pub fn page_response<T: Serialize>(items: &[T], next: Option<(String, String)>) -> Response<Body> {
+/// `limit` and the position of `next` from a list request's query string. The cursor must
+/// have been issued to `caller` for `list` (the list's name and filters).
+pub fn page_request(
+    request: &Request,
+    cursors: &CursorCodec,
+    caller: UserId,
+    list: &str,
+) -> Result<(u32, Option<Position>), ApiError> {
+    let query = request.query_string_parameters();
+    let limit = parse_limit(query.first("limit"))?;
+    let after = query
+        .first("next")
+        .map(|c| cursors.decode(caller, list, c))
+        .transpose()?;
+    Ok((limit, after))
+}
+
+/// A JSON array response; when more remain, a `Link` header to the next page: this request's
+/// path and query with a new `next` cursor.
+pub fn page_response<T: Serialize>(
+    request: &Request,
+    cursors: &CursorCodec,
+    caller: UserId,
+    list: &str,
+    items: &[T],
+    next: Option<Position>,
+) -> Response<Body> {
     let mut response = crate::http::json_response(lambda_http::http::StatusCode::OK, &items);
-    if let Some((url, cursor)) = next {
-        let separator = if url.contains('?') { '&' } else { '?' };
-        let link = format!("<{url}{separator}next={cursor}>; rel=\"next\"");
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            response.headers_mut().insert(LINK, value);
-        }
+    let Some(position) = next else {
+        return response;
+    };
+
+    let cursor = cursors.encode(caller, list, position);
+    let query = request.query_string_parameters();
+    let mut next_query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in query.iter().filter(|(name, _)| *name != "next") {
+        next_query.append_pair(name, value);
+    }
+    next_query.append_pair("next", &cursor);
+    let link = format!(
+        "<{}?{}>; rel=\"next\"",
+        request.uri().path(),
+        next_query.finish()
+    );
+    if let Ok(value) = HeaderValue::from_str(&link) {
+        response.headers_mut().insert(LINK, value);
     }
     response
 }

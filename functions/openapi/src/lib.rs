@@ -12,9 +12,25 @@ use utoipa::OpenApi;
         description = "Patients book doctors, every action is audited, and admins see demand \
                        on an H3 hexagon map. Errors are JSON: `{\"detail\": \"...\"}`."
     ),
-    paths(register::handle, login::handle, users_me::handle),
+    paths(
+        register::handle,
+        login::handle,
+        users_me::handle,
+        setup_patient::handle,
+        doctors_profile::handle,
+        list_doctors::handle,
+        book_appointment::handle,
+        my_appointments::handle,
+        get_appointment::handle,
+        cancel_appointment::handle,
+    ),
     modifiers(&BearerSecurity),
-    tags((name = "accounts", description = "Registration, login and profiles."))
+    tags(
+        (name = "accounts", description = "Registration, login and profiles."),
+        (name = "patients", description = "Where patients are, as H3 cells."),
+        (name = "doctors", description = "Doctors' practices and finding them."),
+        (name = "appointments", description = "Booking, reading and cancelling."),
+    )
 )]
 pub struct ApiDoc;
 
@@ -68,5 +84,38 @@ mod event_tests {
 
         assert_eq!(request.method(), "GET");
         assert_eq!(request.uri().path(), "/openapi.json");
+    }
+}
+
+#[cfg(test)]
+mod sample_events {
+    use std::fs;
+    use std::path::Path;
+
+    #[test]
+    fn every_sample_event_parses_and_targets_a_documented_route() {
+        let doc: serde_json::Value = serde_json::from_str(&super::document()).expect("JSON");
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        let mut seen = 0;
+
+        for entry in fs::read_dir(&folder).expect("the events folder") {
+            let path = entry.expect("an entry").path();
+            let text = fs::read_to_string(&path).expect("readable");
+            let request = lambda_http::request::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let event: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            let (method, route) = event["routeKey"]
+                .as_str()
+                .and_then(|k| k.split_once(' '))
+                .unwrap_or_else(|| panic!("{}: no routeKey", path.display()));
+
+            assert_eq!(request.method().as_str(), method, "{}", path.display());
+            if route != "/openapi.json" {
+                let documented = &doc["paths"][route][method.to_lowercase()];
+                assert!(documented.is_object(), "{}: {method} {route}", path.display());
+            }
+            seen += 1;
+        }
+        assert!(seen >= 11, "only {seen} sample events");
     }
 }

@@ -1,0 +1,53 @@
+//! `POST /appointments`: a patient books a doctor for one slot.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::ApiError;
+use shared::app::Deps;
+use shared::appointments::book::{BookingRequest, book};
+use shared::appointments::{AppointmentStore, AppointmentView};
+use shared::error::ErrorBody;
+use shared::http::{json_response, parse_json};
+use shared::ids::RandomIds;
+use shared::profiles::doctor::DoctorStore;
+use shared::profiles::patient::PatientStore;
+use shared::users::Role;
+
+#[utoipa::path(
+    post,
+    path = "/appointments",
+    tag = "appointments",
+    request_body = BookingRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Booked.", body = AppointmentView),
+        (status = 401, description = "Missing, invalid or expired token.", body = ErrorBody),
+        (status = 403, description = "Only patients book.", body = ErrorBody),
+        (status = 404, description = "No bookable doctor has that id.", body = ErrorBody),
+        (status = 409, description = "The doctor or the patient is taken in that slot.",
+            body = ErrorBody),
+        (status = 422, description = "No patient profile yet, or the date-time is malformed, \
+            past, too far ahead or off the slot grid.", body = ErrorBody),
+    )
+)]
+pub async fn handle<S: AppointmentStore + PatientStore + DoctorStore>(
+    deps: &Deps<S>,
+    request: Request,
+) -> Result<Response<Body>, ApiError> {
+    let caller = deps.keys.authenticate(&request)?;
+    caller.require(&[Role::Patient], "Only patients can book appointments.")?;
+    let body = parse_json::<BookingRequest>(&request)?;
+
+    let now = time::OffsetDateTime::now_utc();
+    let booked = book(
+        &deps.store,
+        &RandomIds,
+        caller,
+        body,
+        deps.appointment_minutes,
+        now,
+    )
+    .await?;
+
+    Ok(json_response(StatusCode::CREATED, &booked))
+}

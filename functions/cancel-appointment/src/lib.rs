@@ -1,0 +1,39 @@
+//! `POST /appointments/{id}/cancel`: the patient or the doctor cancels; the slot is freed.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::ApiError;
+use shared::app::Deps;
+use shared::appointments::cancel::cancel;
+use shared::appointments::read::parse_id;
+use shared::appointments::{AppointmentStore, AppointmentView};
+use shared::error::ErrorBody;
+use shared::http::json_response;
+
+#[utoipa::path(
+    post,
+    path = "/appointments/{id}/cancel",
+    tag = "appointments",
+    params(("id" = u64, Path, description = "The appointment's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled; both slots are free again.",
+            body = AppointmentView),
+        (status = 401, description = "Missing, invalid or expired token.", body = ErrorBody),
+        (status = 403, description = "Not the appointment's patient or doctor.", body = ErrorBody),
+        (status = 404, description = "No appointment has that id.", body = ErrorBody),
+        (status = 409, description = "Already cancelled.", body = ErrorBody),
+        (status = 422, description = "The id is not a positive integer.", body = ErrorBody),
+    )
+)]
+pub async fn handle<S: AppointmentStore>(
+    deps: &Deps<S>,
+    request: Request,
+) -> Result<Response<Body>, ApiError> {
+    let caller = deps.keys.authenticate(&request)?;
+    let id = parse_id(request.path_parameters().first("id"))?;
+
+    let cancelled = cancel(&deps.store, caller, id, time::OffsetDateTime::now_utc()).await?;
+
+    Ok(json_response(StatusCode::OK, &cancelled))
+}

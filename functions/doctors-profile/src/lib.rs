@@ -1,0 +1,46 @@
+//! `POST /doctors/profile`: a doctor's specialization and practice cell; only then is the
+//! doctor bookable.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::ApiError;
+use shared::app::Deps;
+use shared::error::ErrorBody;
+use shared::http::{json_response, parse_json};
+use shared::profiles::doctor::{
+    DoctorProfileRequest, DoctorStore, DoctorSummary, NewDoctorProfile, set_doctor_profile,
+};
+use shared::users::{Role, UserReader};
+
+#[utoipa::path(
+    post,
+    path = "/doctors/profile",
+    tag = "doctors",
+    request_body = DoctorProfileRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The profile was created.", body = DoctorSummary),
+        (status = 200, description = "The profile was updated.", body = DoctorSummary),
+        (status = 401, description = "Missing, invalid or expired token.", body = ErrorBody),
+        (status = 403, description = "Only doctors have a doctor profile.", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid.", body = ErrorBody),
+    )
+)]
+pub async fn handle<S: DoctorStore + UserReader>(
+    deps: &Deps<S>,
+    request: Request,
+) -> Result<Response<Body>, ApiError> {
+    let caller = deps.keys.authenticate(&request)?;
+    caller.require(&[Role::Doctor], "Only doctors can set up a doctor profile.")?;
+    let profile = NewDoctorProfile::try_from(parse_json::<DoctorProfileRequest>(&request)?)?;
+
+    let now = time::OffsetDateTime::now_utc();
+    let (summary, created) = set_doctor_profile(&deps.store, caller, profile, now).await?;
+
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(status, &summary))
+}

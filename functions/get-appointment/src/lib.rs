@@ -1,0 +1,39 @@
+//! `GET /appointments/{id}`: one appointment, for its patient or its doctor.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::ApiError;
+use shared::app::Deps;
+use shared::appointments::read::{appointment_for, parse_id};
+use shared::appointments::{AppointmentStore, AppointmentView};
+use shared::error::ErrorBody;
+use shared::http::json_response;
+
+#[utoipa::path(
+    get,
+    path = "/appointments/{id}",
+    tag = "appointments",
+    params(("id" = u64, Path, description = "The appointment's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The appointment.", body = AppointmentView),
+        (status = 401, description = "Missing, invalid or expired token.", body = ErrorBody),
+        (status = 403, description = "Not the appointment's patient or doctor.", body = ErrorBody),
+        (status = 404, description = "No appointment has that id.", body = ErrorBody),
+        (status = 422, description = "The id is not a positive integer.", body = ErrorBody),
+    )
+)]
+pub async fn handle<S: AppointmentStore>(
+    deps: &Deps<S>,
+    request: Request,
+) -> Result<Response<Body>, ApiError> {
+    let caller = deps.keys.authenticate(&request)?;
+    let id = parse_id(request.path_parameters().first("id"))?;
+
+    let appointment = appointment_for(&deps.store, caller, id).await?;
+
+    Ok(json_response(
+        StatusCode::OK,
+        &AppointmentView::from(appointment),
+    ))
+}

@@ -1,0 +1,64 @@
+//! `GET /appointments/my`: a patient's bookings or a doctor's schedule.
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::ApiError;
+use shared::app::Deps;
+use shared::appointments::read::my_appointments;
+use shared::appointments::{AppointmentStore, AppointmentView, When};
+use shared::error::ErrorBody;
+use shared::pagination::{page_request, page_response};
+
+#[utoipa::path(
+    get,
+    path = "/appointments/my",
+    tag = "appointments",
+    params(
+        ("when" = Option<When>, Query, description = "`upcoming`, `past` or `all` (default)."),
+        ("limit" = Option<u32>, Query, description = "1 to 100 (default 50)."),
+        ("next" = Option<String>, Query, description = "The cursor from a `Link` header."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "By start time, ascending (`past`: descending), cancelled \
+            ones included. A `Link` header with `rel=\"next\"` gives the next page.",
+            body = [AppointmentView]),
+        (status = 401, description = "Missing, invalid or expired token.", body = ErrorBody),
+        (status = 403, description = "Admins have no appointments of their own.",
+            body = ErrorBody),
+        (status = 422, description = "A parameter is invalid.", body = ErrorBody),
+    )
+)]
+pub async fn handle<S: AppointmentStore>(
+    deps: &Deps<S>,
+    request: Request,
+) -> Result<Response<Body>, ApiError> {
+    let caller = deps.keys.authenticate(&request)?;
+    let when = parse_when(request.query_string_parameters().first("when"))?;
+    let list = format!("appointments/my:{}", when.as_str());
+    let (limit, after) = page_request(&request, &deps.cursors, caller.id, &list)?;
+
+    let now = time::OffsetDateTime::now_utc();
+    let page = my_appointments(&deps.store, caller, when, now, limit, after).await?;
+
+    let items: Vec<AppointmentView> = page.items.into_iter().map(Into::into).collect();
+    Ok(page_response(
+        &request,
+        &deps.cursors,
+        caller.id,
+        &list,
+        &items,
+        page.next,
+    ))
+}
+
+fn parse_when(raw: Option<&str>) -> Result<When, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("all") => Ok(When::All),
+        Some("upcoming") => Ok(When::Upcoming),
+        Some("past") => Ok(When::Past),
+        Some(_) => Err(ApiError::invalid_field(
+            "when",
+            "must be upcoming, past or all",
+        )),
+    }
+}
