@@ -112,7 +112,11 @@ mod sample_events {
             assert_eq!(request.method().as_str(), method, "{}", path.display());
             if route != "/openapi.json" {
                 let documented = &doc["paths"][route][method.to_lowercase()];
-                assert!(documented.is_object(), "{}: {method} {route}", path.display());
+                assert!(
+                    documented.is_object(),
+                    "{}: {method} {route}",
+                    path.display()
+                );
             }
             seen += 1;
         }
