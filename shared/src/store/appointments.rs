@@ -293,3 +293,99 @@ impl AppointmentStore for DynamoStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use time::macros::datetime;
+
+    fn appointment() -> Appointment {
+        Appointment {
+            id: AppointmentId::new(9),
+            doctor_id: UserId::new(2),
+            patient_id: UserId::new(3),
+            doctor_name: "grey".into(),
+            patient_name: "alice".into(),
+            start: datetime!(2030-06-01 10:00 UTC),
+            duration_minutes: 30,
+            status: Status::Scheduled,
+            cell: "872a1072cffffff".parse().expect("cell"),
+            created_at: datetime!(2030-01-01 00:00 UTC),
+        }
+    }
+
+    /// A store whose every transaction is cancelled with these reason codes.
+    fn cancelled_with(codes: &'static [&'static str]) -> DynamoStore {
+        let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(move || {
+            let reasons = codes
+                .iter()
+                .map(|c| CancellationReason::builder().code(*c).build());
+            TransactWriteItemsError::TransactionCanceledException(
+                TransactionCanceledException::builder()
+                    .set_cancellation_reasons(Some(reasons.collect()))
+                    .build(),
+            )
+        });
+        DynamoStore::new(
+            mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
+            "clinic",
+        )
+    }
+
+    #[tokio::test]
+    async fn each_booking_cancellation_reason_maps_to_its_cause() {
+        const CCF: &str = "ConditionalCheckFailed";
+        let cases: [(&'static [&'static str], &str); 5] = [
+            (&[CCF, "None", "None", "None", "None"], "doctor gone"),
+            (&["None", CCF, "None", "None", "None"], "doctor busy"),
+            (&["None", "None", CCF, "None", "None"], "patient busy"),
+            (&["None", "None", "None", CCF, "None"], "id taken"),
+            (
+                &["None", "TransactionConflict", "None", "None", "None"],
+                "contended",
+            ),
+        ];
+        for (codes, expected) in cases {
+            let got = match cancelled_with(codes).book(&appointment()).await {
+                Err(BookingConflict::DoctorGone) => "doctor gone",
+                Err(BookingConflict::DoctorBusy) => "doctor busy",
+                Err(BookingConflict::PatientBusy) => "patient busy",
+                Err(BookingConflict::IdTaken) => "id taken",
+                Err(BookingConflict::Contended) => "contended",
+                other => panic!("{codes:?}: {other:?}"),
+            };
+            assert_eq!(got, expected, "{codes:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_of_a_cancelled_appointment_is_not_scheduled() {
+        let store = cancelled_with(&["ConditionalCheckFailed", "None", "None"]);
+
+        let result = store
+            .cancel(&appointment(), UserId::new(3), appointment().created_at)
+            .await;
+
+        assert!(
+            matches!(result, Err(CancelConflict::NotScheduled)),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn an_appointment_item_lives_in_its_cell_and_both_party_indexes() {
+        let item = AppointmentItem::from(&appointment());
+
+        assert_eq!(item.pk, "CELL#872a1072cffffff");
+        assert_eq!(item.sk, "APPT#2030-06-01T10:00:00Z#9");
+        assert_eq!(
+            (item.gsi1pk.as_str(), item.gsi2pk.as_str()),
+            ("PATIENT#3", "DOCTOR#2")
+        );
+        assert_eq!(Appointment::from(item), appointment());
+    }
+}
