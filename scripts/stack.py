@@ -17,6 +17,7 @@ Uses only the standard library, boto3 and PyYAML.
 """
 
 import argparse
+import ctypes
 import getpass
 import os
 import re
@@ -626,7 +627,7 @@ def start_ministack(port, state_dir, log_path, persist):
     with open(log_path, "ab") as log:
         return subprocess.Popen([str(VENV_BIN / "ministack")], env=env, cwd=REPO,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=terminate_with_parent)
 
 
 def wait_for_emulator(ministack, port, log_path):
@@ -671,7 +672,14 @@ def stop_group(process, name):
 def start_group(command, env, **popen_args):
     """Start a child in its own process group, with no terminal input."""
     return subprocess.Popen(command, env=env, cwd=REPO, stdin=subprocess.DEVNULL,
-                            process_group=0, **popen_args)
+                            process_group=0, preexec_fn=terminate_with_parent, **popen_args)
+
+
+def terminate_with_parent():
+    """In a child before exec: ask Linux to send it SIGTERM when this script dies, even by
+    SIGKILL, so no emulator or watcher is left running without its owner."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def run_step(foreground, command, env, name):
@@ -852,8 +860,14 @@ def cmd_admin(_args):
         env["ADMIN_PASSWORD"] = prompt_password()
     for name in ("MAKEFLAGS", "MFLAGS", "PASSWORD"):  # make's copies of its command line
         env.pop(name, None)
-    command = ["cargo", "run", "-q", "-p", "shared", "--bin", "create-admin"]
-    return subprocess.run(command, env=env, cwd=REPO, check=False).returncode
+    # Built with the whole workspace, as `make dev` builds, so its dependencies are the ones
+    # already compiled (a build of the one package would resolve other features and rebuild).
+    build = ["cargo", "build", "-q", "--workspace", "--bins"]
+    if subprocess.run(build, cwd=REPO, check=False).returncode != 0:
+        raise StackError("the build failed")
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    binary = target / "debug" / "create-admin"
+    return subprocess.run([str(binary)], env=env, cwd=REPO, check=False).returncode
 
 
 def prompt_password():

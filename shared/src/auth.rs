@@ -13,6 +13,15 @@ use crate::users::{Role, UserId};
 /// token does not outlive its stated lifetime by a minute (the library's default).
 const LEEWAY_SECONDS: u64 = 5;
 
+/// The leeway as a timestamp difference.
+const LEEWAY: i64 = LEEWAY_SECONDS as i64;
+
+/// Whether `sub` is a user id written the one way tokens are issued: digits, no sign, no
+/// leading zero.
+fn is_canonical_id(sub: &str) -> bool {
+    !sub.is_empty() && !sub.starts_with('0') && sub.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -65,6 +74,7 @@ impl JwtKeys {
     pub fn new(config: &JwtConfig) -> Result<Self, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(config.algorithm);
         validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         Ok(Self {
             header: Header::new(config.algorithm),
@@ -83,17 +93,9 @@ impl JwtKeys {
         now: OffsetDateTime,
     ) -> anyhow::Result<IssuedToken> {
         let iat = now.unix_timestamp();
-        let claims = Claims {
-            sub: id.to_string(),
-            role,
-            iat,
-            exp: iat + self.lifetime_seconds,
-        };
+        let claims = Claims { sub: id.to_string(), role, iat, exp: iat + self.lifetime_seconds };
         let access_token = encode(&self.header, &claims, &self.encoding)?;
-        Ok(IssuedToken {
-            access_token,
-            expires_in_seconds: self.lifetime_seconds,
-        })
+        Ok(IssuedToken { access_token, expires_in_seconds: self.lifetime_seconds })
     }
 
     /// Verifies a token: the configured algorithm only, a valid signature, `exp` in the future.
@@ -107,21 +109,18 @@ impl JwtKeys {
                     _ => AuthError::Invalid,
                 }
             })?;
-        let id = data
-            .claims
-            .sub
-            .parse::<UserId>()
-            .map_err(|_| AuthError::Invalid)?;
-        Ok(AuthedUser {
-            id,
-            role: data.claims.role,
-        })
+        let claims = data.claims;
+        let issued_in_future = claims.iat > OffsetDateTime::now_utc().unix_timestamp() + LEEWAY;
+        if issued_in_future || !is_canonical_id(&claims.sub) {
+            return Err(AuthError::Invalid);
+        }
+        let id = claims.sub.parse::<UserId>().map_err(|_| AuthError::Invalid)?;
+        Ok(AuthedUser { id, role: claims.role })
     }
 
     /// The first step of every protected handler.
     pub fn authenticate(&self, request: &Request) -> Result<AuthedUser, AuthError> {
-        self.authenticate_optional(request)?
-            .ok_or(AuthError::Missing)
+        self.authenticate_optional(request)?.ok_or(AuthError::Missing)
     }
 
     /// For endpoints open to anonymous callers that grant more to some: no header gives `None`;
@@ -130,9 +129,13 @@ impl JwtKeys {
         &self,
         request: &Request,
     ) -> Result<Option<AuthedUser>, AuthError> {
-        let Some(value) = request.headers().get(AUTHORIZATION) else {
+        let mut values = request.headers().get_all(AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
             return Ok(None);
         };
+        if values.next().is_some() {
+            return Err(AuthError::Invalid);
+        }
         let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
         let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::NotBearer)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -145,11 +148,7 @@ impl JwtKeys {
 impl AuthedUser {
     /// Allows the caller when their role is one of `allowed`.
     pub fn require(&self, allowed: &[Role], message: &'static str) -> Result<(), AuthError> {
-        if allowed.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(AuthError::Forbidden(message))
-        }
+        if allowed.contains(&self.role) { Ok(()) } else { Err(AuthError::Forbidden(message)) }
     }
 }
 
@@ -196,21 +195,11 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_to_its_user_and_role() {
         let keys = keys();
-        let token = keys
-            .issue(UserId::new(42), Role::Doctor, now())
-            .expect("issue");
+        let token = keys.issue(UserId::new(42), Role::Doctor, now()).expect("issue");
 
-        let user = keys
-            .authenticate(&bearer(&token.access_token))
-            .expect("valid");
+        let user = keys.authenticate(&bearer(&token.access_token)).expect("valid");
 
-        assert_eq!(
-            user,
-            AuthedUser {
-                id: UserId::new(42),
-                role: Role::Doctor
-            }
-        );
+        assert_eq!(user, AuthedUser { id: UserId::new(42), role: Role::Doctor });
         assert_eq!(token.expires_in_seconds, 30 * 60);
     }
 
@@ -218,9 +207,7 @@ mod tests {
     fn the_token_carries_sub_role_iat_and_exp() {
         let keys = keys();
         let issued_at = now();
-        let token = keys
-            .issue(UserId::new(7), Role::Patient, issued_at)
-            .expect("issue");
+        let token = keys.issue(UserId::new(7), Role::Patient, issued_at).expect("issue");
 
         let payload = token.access_token.split('.').nth(1).expect("three parts");
         let json = base64_url_decode(payload);
@@ -235,9 +222,7 @@ mod tests {
     fn an_expired_token_is_refused_beyond_the_leeway() {
         let keys = keys();
         let long_ago = now() - time::Duration::minutes(31);
-        let token = keys
-            .issue(UserId::new(1), Role::Patient, long_ago)
-            .expect("issue");
+        let token = keys.issue(UserId::new(1), Role::Patient, long_ago).expect("issue");
 
         assert_eq!(keys.verify(&token.access_token), Err(AuthError::Expired));
     }
@@ -256,10 +241,7 @@ mod tests {
         let secret = "test-secret-key-that-is-long-enough-000";
         let other = keys_with(secret, "HS512").issue(UserId::new(1), Role::Admin, now());
 
-        assert_eq!(
-            keys().verify(&other.expect("issue").access_token),
-            Err(AuthError::Invalid)
-        );
+        assert_eq!(keys().verify(&other.expect("issue").access_token), Err(AuthError::Invalid));
         assert_eq!(Header::new(Algorithm::HS512).alg, Algorithm::HS512);
     }
 
@@ -283,31 +265,51 @@ mod tests {
     }
 
     #[test]
+    fn odd_subjects_future_iat_and_future_nbf_are_refused() {
+        let keys = keys();
+        let now = now().unix_timestamp();
+        let sign = |claims: &serde_json::Value| {
+            encode(&Header::default(), claims, &keys.encoding).expect("encode")
+        };
+        let claims = |sub: &str, iat: i64| serde_json::json!({"sub": sub, "role": "Patient", "iat": iat, "exp": now + 600});
+
+        assert!(keys.verify(&sign(&claims("42", now))).is_ok());
+        for sub in ["+42", "042", "", "4 2"] {
+            assert_eq!(keys.verify(&sign(&claims(sub, now))), Err(AuthError::Invalid), "{sub:?}");
+        }
+        assert_eq!(keys.verify(&sign(&claims("42", now + 3600))), Err(AuthError::Invalid));
+        let mut not_yet = claims("42", now);
+        not_yet["nbf"] = (now + 3600).into();
+        assert_eq!(keys.verify(&sign(&not_yet)), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused() {
+        let keys = keys();
+        let token = keys.issue(UserId::new(1), Role::Patient, now()).expect("issue");
+        let mut request = bearer(&token.access_token);
+        let second = format!("Bearer {}", token.access_token).parse().expect("header");
+        request.headers_mut().append(AUTHORIZATION, second);
+
+        assert_eq!(keys.authenticate(&request), Err(AuthError::Invalid));
+    }
+
+    #[test]
     fn headers_other_than_bearer_are_refused() {
         let keys = keys();
         let mut request = Request::default();
-        request
-            .headers_mut()
-            .insert(AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().unwrap());
+        request.headers_mut().insert(AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().unwrap());
 
         assert_eq!(keys.authenticate(&request), Err(AuthError::NotBearer));
-        assert_eq!(
-            keys.authenticate(&Request::default()),
-            Err(AuthError::Missing)
-        );
+        assert_eq!(keys.authenticate(&Request::default()), Err(AuthError::Missing));
         assert_eq!(keys.authenticate_optional(&Request::default()), Ok(None));
     }
 
     #[test]
     fn a_wrong_role_is_forbidden_not_unauthenticated() {
-        let user = AuthedUser {
-            id: UserId::new(1),
-            role: Role::Patient,
-        };
+        let user = AuthedUser { id: UserId::new(1), role: Role::Patient };
 
-        let error = user
-            .require(&[Role::Admin], "Admins only")
-            .expect_err("forbidden");
+        let error = user.require(&[Role::Admin], "Admins only").expect_err("forbidden");
 
         assert_eq!(crate::error::ApiError::from(error).status(), 403);
     }
@@ -319,9 +321,7 @@ mod tests {
 
     fn base64_url_decode(text: &str) -> serde_json::Value {
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .expect("b64");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).expect("b64");
         serde_json::from_slice(&bytes).expect("json")
     }
 }

@@ -46,10 +46,7 @@ impl fmt::Debug for JwtConfig {
         f.debug_struct("JwtConfig")
             .field("secret_key", &"[redacted]")
             .field("algorithm", &self.algorithm)
-            .field(
-                "access_token_expire_minutes",
-                &self.access_token_expire_minutes,
-            )
+            .field("access_token_expire_minutes", &self.access_token_expire_minutes)
             .finish()
     }
 }
@@ -165,10 +162,8 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|key| map.get(key).cloned())
     }
 
@@ -188,21 +183,14 @@ mod tests {
         let error = config(&[("SECRET_KEY", "short")]).err();
 
         assert_eq!(error, Some(ConfigError::SecretKeyTooShort(5)));
-        assert!(
-            ConfigError::SecretKeyTooShort(5)
-                .to_string()
-                .contains("at least 32")
-        );
+        assert!(ConfigError::SecretKeyTooShort(5).to_string().contains("at least 32"));
     }
 
     #[test]
     fn an_unsupported_algorithm_is_refused() {
         let error = config(&[("SECRET_KEY", GOOD_KEY), ("ALGORITHM", "RS256")]).err();
 
-        assert_eq!(
-            error,
-            Some(ConfigError::UnsupportedAlgorithm("RS256".into()))
-        );
+        assert_eq!(error, Some(ConfigError::UnsupportedAlgorithm("RS256".into())));
     }
 
     #[test]
@@ -220,15 +208,8 @@ mod tests {
     #[test]
     fn token_lifetime_must_be_a_sensible_number_of_minutes() {
         for bad in ["0", "-5", "abc", "100000"] {
-            let result = config(&[
-                ("SECRET_KEY", GOOD_KEY),
-                ("ACCESS_TOKEN_EXPIRE_MINUTES", bad),
-            ]);
-            assert_eq!(
-                result.err(),
-                Some(ConfigError::BadTokenLifetime(bad.into())),
-                "{bad}"
-            );
+            let result = config(&[("SECRET_KEY", GOOD_KEY), ("ACCESS_TOKEN_EXPIRE_MINUTES", bad)]);
+            assert_eq!(result.err(), Some(ConfigError::BadTokenLifetime(bad.into())), "{bad}");
         }
     }
 
@@ -241,11 +222,7 @@ mod tests {
         assert_eq!(ok.appointment_minutes, 15);
         for bad in ["0", "7", "1441", "x"] {
             let error = config_with_minutes(bad).err();
-            assert_eq!(
-                error,
-                Some(ConfigError::BadAppointmentMinutes(bad.into())),
-                "{bad}"
-            );
+            assert_eq!(error, Some(ConfigError::BadAppointmentMinutes(bad.into())), "{bad}");
         }
     }
 

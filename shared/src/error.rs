@@ -31,10 +31,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -42,10 +39,7 @@ impl FieldError {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
-    Validation {
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    Validation { detail: String, errors: Vec<FieldError> },
     /// Missing, malformed, expired or forged credentials (answered with `WWW-Authenticate`).
     #[error("{0}")]
     Unauthorized(String),
@@ -107,22 +101,15 @@ impl ApiError {
             Self::Validation { detail, errors } => (detail, errors),
             Self::Internal(error) => {
                 tracing::error!(error.cause_chain = ?error, "request failed");
-                (
-                    "Internal server error. Please try again later.".to_owned(),
-                    Vec::new(),
-                )
+                ("Internal server error. Please try again later.".to_owned(), Vec::new())
             }
             Self::Busy => {
                 tracing::warn!("request rejected: a dependency is busy");
-                (
-                    "The service is busy. Please retry in a moment.".to_owned(),
-                    Vec::new(),
-                )
+                ("The service is busy. Please retry in a moment.".to_owned(), Vec::new())
             }
-            Self::PayloadTooLarge { limit_bytes } => (
-                format!("The request body must not exceed {limit_bytes} bytes."),
-                Vec::new(),
-            ),
+            Self::PayloadTooLarge { limit_bytes } => {
+                (format!("The request body must not exceed {limit_bytes} bytes."), Vec::new())
+            }
             other => (other.to_string(), Vec::new()),
         };
         let mut response = crate::http::json_response(status, &ErrorBody { detail, errors });
@@ -153,10 +140,7 @@ mod tests {
 
         assert_eq!(response.status(), 500);
         let body = body_json(&response).to_string();
-        assert!(
-            !body.contains("clinic") && !body.contains("Resource"),
-            "{body}"
-        );
+        assert!(!body.contains("clinic") && !body.contains("Resource"), "{body}");
     }
 
     #[test]
@@ -165,10 +149,7 @@ mod tests {
 
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
-        assert_eq!(
-            body_json(&response),
-            serde_json::json!({"detail": "Not authenticated"})
-        );
+        assert_eq!(body_json(&response), serde_json::json!({"detail": "Not authenticated"}));
     }
 
     #[test]

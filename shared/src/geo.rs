@@ -43,10 +43,7 @@ impl GeoPoint {
         let lat = check(latitude, lat_field, 90.0);
         let lng = check(longitude, lng_field, 180.0);
         match (lat, lng) {
-            (Ok(latitude_deg), Ok(longitude_deg)) => Ok(Self {
-                latitude_deg,
-                longitude_deg,
-            }),
+            (Ok(latitude_deg), Ok(longitude_deg)) => Ok(Self { latitude_deg, longitude_deg }),
             (lat, lng) => Err([lat.err(), lng.err()].into_iter().flatten().collect()),
         }
     }
@@ -145,11 +142,7 @@ mod tests {
             (Some(91.0), Some(0.0), vec!["latitude"]),
             (Some(1000.0), Some(0.0), vec!["latitude"]),
             (Some(0.0), Some(-180.5), vec!["longitude"]),
-            (
-                Some(f64::NAN),
-                Some(f64::INFINITY),
-                vec!["latitude", "longitude"],
-            ),
+            (Some(f64::NAN), Some(f64::INFINITY), vec!["latitude", "longitude"]),
             (None, Some(0.0), vec!["latitude"]),
             (None, None, vec!["latitude", "longitude"]),
         ];

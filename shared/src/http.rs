@@ -23,9 +23,7 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     let text = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -42,13 +40,7 @@ pub fn body_kind(request: &Request) -> BodyKind {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
     match content_type.as_deref() {
         // A client that sends no type is read as JSON, the API's default.
         None | Some("application/json") => BodyKind::Json,
@@ -58,54 +50,58 @@ pub fn body_kind(request: &Request) -> BodyKind {
     }
 }
 
-/// Parses a JSON object body into `T`, answering 422 with the offending field for any mismatch.
+/// Parses a JSON object body into `T`, answering 422 with the offending field for any mismatch
+/// and 415 for a body sent as another type.
 pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    if body_kind(request) != BodyKind::Json {
+        return Err(ApiError::UnsupportedMediaType("Send the body as application/json.".into()));
+    }
     let bytes = request.body().as_ref();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_field("body", "a JSON object is required"));
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|error| field_error(String::new(), format!("must be valid JSON: {error}")))?;
+        .map_err(|error| field_error("", format!("must be valid JSON: {error}")))?;
     if !value.is_object() {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     }
-    serde_path_to_error::deserialize(value)
-        .map_err(|error| field_error(error.path().to_string(), error.inner().to_string()))
+    from_value(value)
 }
 
-/// Parses a form-encoded body into `T`, answering 422 with the offending field.
+/// Parses a form-encoded body into `T`, answering 422 with the offending field. When a key is
+/// repeated, its first value counts, as in most form parsers.
 pub fn parse_form<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
-    let deserializer =
-        serde_urlencoded::Deserializer::new(form_urlencoded::parse(request.body().as_ref()));
+    let mut seen = std::collections::HashSet::new();
+    let mut first_values = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(request.body().as_ref()) {
+        if seen.insert(name.clone()) {
+            first_values.append_pair(&name, &value);
+        }
+    }
+    let text = first_values.finish();
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
     serde_path_to_error::deserialize(deserializer)
-        .map_err(|error| field_error(error.path().to_string(), error.inner().to_string()))
+        .map_err(|error| field_error(&error.path().to_string(), error.inner().to_string()))
+}
+
+fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|error| field_error(&error.path().to_string(), error.inner().to_string()))
 }
 
 /// Turns a deserialisation failure into a 422 naming the field. Messages lose serde's position
 /// suffix; a missing field is named by the message, as its path is the parent's.
-fn field_error(path: String, message: String) -> ApiError {
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    if let Some(name) = message
-        .strip_prefix("missing field `")
-        .and_then(|m| m.split('`').next())
-    {
+fn field_error(path: &str, message: String) -> ApiError {
+    let message = message.split(" at line ").next().unwrap_or_default().to_owned();
+    let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
+    if let Some(name) = missing {
         return ApiError::invalid_field(name, "is required");
     }
-    let field = if path == "." || path.is_empty() {
-        "body".to_owned()
-    } else {
-        path
+    let field = match path {
+        "" | "." | "?" => "body",
+        named => named,
     };
-    let message = if field == "body" && !message.contains("expected") {
-        format!("must be valid JSON: {message}")
-    } else {
-        message
-    };
-    ApiError::invalid_field(&field, message)
+    ApiError::invalid_field(field, message)
 }
 
 /// Serves `handler` as a Lambda function: oversized bodies get 413 before it runs, every error
@@ -120,9 +116,7 @@ where
     lambda_http::run(service_fn(move |request: Request| async move {
         let started = Instant::now();
         let response = if request.body().len() > MAX_BODY_BYTES {
-            Err(ApiError::PayloadTooLarge {
-                limit_bytes: MAX_BODY_BYTES,
-            })
+            Err(ApiError::PayloadTooLarge { limit_bytes: MAX_BODY_BYTES })
         } else {
             handler(request).await
         };
@@ -145,7 +139,6 @@ mod tests {
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code, reason = "fields are read through Debug only")]
     struct Sample {
         name: String,
         age: u8,
@@ -154,9 +147,7 @@ mod tests {
     fn request(body: &str, content_type: Option<&str>) -> Request {
         let mut request = Request::new(Body::Text(body.to_owned()));
         if let Some(value) = content_type {
-            request
-                .headers_mut()
-                .insert(CONTENT_TYPE, value.parse().expect("header"));
+            request.headers_mut().insert(CONTENT_TYPE, value.parse().expect("header"));
         }
         request
     }
@@ -188,15 +179,37 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_json_is_refused_as_a_whole() {
-        for body in [
-            "",
-            "not json",
-            r#"{"name": "a", "age": 3} trailing"#,
-            r#"["a", 3]"#,
-        ] {
+        for body in ["", "not json", r#"{"name": "a", "age": 3} trailing"#, r#"["a", 3]"#] {
             let (field, _) = field_of(parse_json::<Sample>(&request(body, None)).unwrap_err());
             assert_eq!(field, "body", "{body:?}");
         }
+    }
+
+    #[test]
+    fn a_json_body_sent_as_another_type_is_415() {
+        let error =
+            parse_json::<Sample>(&request(r#"{"name": "a", "age": 3}"#, Some("text/plain")))
+                .unwrap_err();
+
+        assert_eq!(error.status(), 415);
+    }
+
+    #[test]
+    fn a_syntax_error_is_explained_once() {
+        let error = parse_json::<Sample>(&request(r#"{"name": "#, None)).unwrap_err();
+
+        let (field, message) = field_of(error);
+        assert_eq!(field, "body");
+        assert_eq!(message.matches("must be valid JSON").count(), 1, "{message}");
+    }
+
+    #[test]
+    fn a_repeated_form_key_keeps_its_first_value() {
+        let form = "name=Ann&name=Bob&age=30&age=31";
+
+        let sample: Sample = parse_form(&request(form, None)).expect("parsed");
+
+        assert_eq!((sample.name.as_str(), sample.age), ("Ann", 30));
     }
 
     #[test]
@@ -212,10 +225,7 @@ mod tests {
     fn content_types_are_recognised_with_parameters() {
         let form = request("", Some("application/x-www-form-urlencoded; charset=UTF-8"));
         assert_eq!(body_kind(&form), BodyKind::Form);
-        assert_eq!(
-            body_kind(&request("", Some("Application/JSON"))),
-            BodyKind::Json
-        );
+        assert_eq!(body_kind(&request("", Some("Application/JSON"))), BodyKind::Json);
         assert_eq!(body_kind(&request("", Some("text/plain"))), BodyKind::Other);
         assert_eq!(body_kind(&request("", None)), BodyKind::Json);
     }

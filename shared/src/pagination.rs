@@ -56,9 +56,7 @@ impl CursorCodec {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret)
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(b"clinic pagination cursor v1");
-        Self {
-            key: mac.finalize().into_bytes().to_vec(),
-        }
+        Self { key: mac.finalize().into_bytes().to_vec() }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
@@ -68,11 +66,7 @@ impl CursorCodec {
 
     /// An opaque cursor for `position` in `list`, usable by `caller` only.
     pub fn encode(&self, caller: UserId, list: &str, position: Position) -> String {
-        let signed = Signed {
-            u: caller.get(),
-            l: list.to_owned(),
-            p: position,
-        };
+        let signed = Signed { u: caller.get(), l: list.to_owned(), p: position };
         let payload = serde_json::to_vec(&signed).unwrap_or_default();
         let mut mac = self.mac();
         mac.update(&payload);
@@ -84,9 +78,7 @@ impl CursorCodec {
     /// The position in a cursor, if it is intact and was issued to `caller` for `list`.
     pub fn decode(&self, caller: UserId, list: &str, cursor: &str) -> Result<Position, ApiError> {
         let refused = || ApiError::invalid_field("next", "is not a cursor this list gave you");
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cursor.trim())
-            .map_err(|_| refused())?;
+        let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| refused())?;
         if bytes.len() <= TAG_BYTES {
             return Err(refused());
         }
@@ -126,10 +118,7 @@ pub fn page_request(
 ) -> Result<(u32, Option<Position>), ApiError> {
     let query = request.query_string_parameters();
     let limit = parse_limit(query.first("limit"))?;
-    let after = query
-        .first("next")
-        .map(|c| cursors.decode(caller, list, c))
-        .transpose()?;
+    let after = query.first("next").map(|c| cursors.decode(caller, list, c)).transpose()?;
     Ok((limit, after))
 }
 
@@ -155,11 +144,7 @@ pub fn page_response<T: Serialize>(
         next_query.append_pair(name, value);
     }
     next_query.append_pair("next", &cursor);
-    let link = format!(
-        "<{}?{}>; rel=\"next\"",
-        request.uri().path(),
-        next_query.finish()
-    );
+    let link = format!("<{}?{}>; rel=\"next\"", request.uri().path(), next_query.finish());
     if let Ok(value) = HeaderValue::from_str(&link) {
         response.headers_mut().insert(LINK, value);
     }
@@ -175,23 +160,14 @@ mod tests {
     }
 
     fn position() -> Position {
-        [
-            ("pk".to_owned(), "CELL#x".to_owned()),
-            ("sk".to_owned(), "2030".to_owned()),
-        ]
-        .into()
+        [("pk".to_owned(), "CELL#x".to_owned()), ("sk".to_owned(), "2030".to_owned())].into()
     }
 
     #[test]
     fn a_cursor_round_trips_for_its_caller_and_list() {
         let cursor = codec().encode(UserId::new(7), "mine:all", position());
 
-        assert_eq!(
-            codec()
-                .decode(UserId::new(7), "mine:all", &cursor)
-                .expect("valid"),
-            position()
-        );
+        assert_eq!(codec().decode(UserId::new(7), "mine:all", &cursor).expect("valid"), position());
     }
 
     #[test]
@@ -203,27 +179,11 @@ mod tests {
         let tampered = String::from_utf8(tampered).expect("ascii");
 
         assert!(codec().decode(UserId::new(8), "mine:all", &cursor).is_err());
-        assert!(
-            codec()
-                .decode(UserId::new(7), "mine:past", &cursor)
-                .is_err()
-        );
-        assert!(
-            codec()
-                .decode(UserId::new(7), "mine:all", &tampered)
-                .is_err()
-        );
-        assert!(
-            codec()
-                .decode(UserId::new(7), "mine:all", "garbage!")
-                .is_err()
-        );
+        assert!(codec().decode(UserId::new(7), "mine:past", &cursor).is_err());
+        assert!(codec().decode(UserId::new(7), "mine:all", &tampered).is_err());
+        assert!(codec().decode(UserId::new(7), "mine:all", "garbage!").is_err());
         let other_key = CursorCodec::new(b"another secret that is long enough");
-        assert!(
-            other_key
-                .decode(UserId::new(7), "mine:all", &cursor)
-                .is_err()
-        );
+        assert!(other_key.decode(UserId::new(7), "mine:all", &cursor).is_err());
     }
 
     #[test]

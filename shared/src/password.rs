@@ -47,9 +47,8 @@ pub async fn verify(password: SecretString, stored: Option<String>) -> anyhow::R
         let parsed = PasswordHash::new(phc)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("Failed to parse a stored password hash")?;
-        let matches = hasher()
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
-            .is_ok();
+        let matches =
+            hasher().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok();
         Ok(real && matches)
     })
     .await
@@ -85,21 +84,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_own_password_only() {
-        let phc = hash(SecretString::from("correct horse"))
-            .await
-            .expect("hash");
+        let phc = hash(SecretString::from("correct horse")).await.expect("hash");
 
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(
-            verify(SecretString::from("correct horse"), Some(phc.clone()))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !verify(SecretString::from("wrong horse"), Some(phc))
-                .await
-                .unwrap()
-        );
+        assert!(verify(SecretString::from("correct horse"), Some(phc.clone())).await.unwrap());
+        assert!(!verify(SecretString::from("wrong horse"), Some(phc)).await.unwrap());
     }
 
     #[tokio::test]

@@ -39,15 +39,7 @@ pub async fn handle<S: AppointmentStore + PatientStore + DoctorStore>(
     let body = parse_json::<BookingRequest>(&request)?;
 
     let now = time::OffsetDateTime::now_utc();
-    let booked = book(
-        &deps.store,
-        &RandomIds,
-        caller,
-        body,
-        deps.appointment_minutes,
-        now,
-    )
-    .await?;
+    let booked = book(&deps.store, &RandomIds, caller, body, deps.appointment_minutes, now).await?;
 
     Ok(json_response(StatusCode::CREATED, &booked))
 }

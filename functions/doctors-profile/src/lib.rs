@@ -37,10 +37,6 @@ pub async fn handle<S: DoctorStore + UserReader>(
     let now = time::OffsetDateTime::now_utc();
     let (summary, created) = set_doctor_profile(&deps.store, caller, profile, now).await?;
 
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(status, &summary))
 }

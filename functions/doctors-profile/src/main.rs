@@ -5,8 +5,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let deps = Deps::from_env().await?;
 
-    shared::http::serve("POST /doctors/profile", |request| {
-        doctors_profile::handle(&deps, request)
-    })
-    .await
+    shared::http::serve("POST /doctors/profile", |request| doctors_profile::handle(&deps, request))
+        .await
 }

@@ -32,8 +32,5 @@ pub async fn handle<S: AppointmentStore>(
 
     let appointment = appointment_for(&deps.store, caller, id).await?;
 
-    Ok(json_response(
-        StatusCode::OK,
-        &AppointmentView::from(appointment),
-    ))
+    Ok(json_response(StatusCode::OK, &AppointmentView::from(appointment)))
 }

@@ -42,14 +42,7 @@ pub async fn handle<S: DoctorStore>(
 
     let page = list_doctors(&deps.store, &filter, limit, after).await?;
 
-    Ok(page_response(
-        &request,
-        &deps.cursors,
-        caller.id,
-        &list,
-        &page.items,
-        page.next,
-    ))
+    Ok(page_response(&request, &deps.cursors, caller.id, &list, &page.items, page.next))
 }
 
 fn filter(request: &Request) -> Result<DoctorFilter, ApiError> {
@@ -64,10 +57,7 @@ fn filter(request: &Request) -> Result<DoctorFilter, ApiError> {
         if query.first("k").is_some() {
             return Err(ApiError::invalid_field("k", "needs near_lat and near_lng"));
         }
-        return Ok(DoctorFilter {
-            specialization,
-            near: None,
-        });
+        return Ok(DoctorFilter { specialization, near: None });
     }
     let lat = parse_number(lat, "near_lat");
     let lng = parse_number(lng, "near_lng");
@@ -82,22 +72,16 @@ fn filter(request: &Request) -> Result<DoctorFilter, ApiError> {
         GeoPoint::parse(lat, lng, ("near_lat", "near_lng")).map_err(ApiError::invalid_fields)?;
     let k = match query.first("k") {
         None => 1,
-        Some(raw) => raw
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|k| *k <= MAX_NEARBY_RINGS)
-            .ok_or_else(|| {
+        Some(raw) => {
+            raw.trim().parse::<u32>().ok().filter(|k| *k <= MAX_NEARBY_RINGS).ok_or_else(|| {
                 ApiError::invalid_field(
                     "k",
                     format!("must be a whole number from 0 to {MAX_NEARBY_RINGS}"),
                 )
-            })?,
+            })?
+        }
     };
-    Ok(DoctorFilter {
-        specialization,
-        near: Some((point.cell(), k)),
-    })
+    Ok(DoctorFilter { specialization, near: Some((point.cell(), k)) })
 }
 
 /// The list a cursor belongs to: the filters, so a cursor cannot jump to another list.

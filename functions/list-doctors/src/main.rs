@@ -5,8 +5,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let deps = Deps::from_env().await?;
 
-    shared::http::serve("GET /doctors", |request| {
-        list_doctors::handle(&deps, request)
-    })
-    .await
+    shared::http::serve("GET /doctors", |request| list_doctors::handle(&deps, request)).await
 }

@@ -65,9 +65,7 @@ mod tests {
             role: Role::Patient,
         };
         let new_user = NewUser::try_from(alice).expect("valid");
-        register(&deps.store, &RandomIds, &SystemClock, None, new_user)
-            .await
-            .expect("stored");
+        register(&deps.store, &RandomIds, &SystemClock, None, new_user).await.expect("stored");
         deps
     }
 

@@ -41,14 +41,7 @@ pub async fn handle<S: AppointmentStore>(
     let page = my_appointments(&deps.store, caller, when, now, limit, after).await?;
 
     let items: Vec<AppointmentView> = page.items.into_iter().map(Into::into).collect();
-    Ok(page_response(
-        &request,
-        &deps.cursors,
-        caller.id,
-        &list,
-        &items,
-        page.next,
-    ))
+    Ok(page_response(&request, &deps.cursors, caller.id, &list, &items, page.next))
 }
 
 fn parse_when(raw: Option<&str>) -> Result<When, ApiError> {
@@ -56,9 +49,6 @@ fn parse_when(raw: Option<&str>) -> Result<When, ApiError> {
         None | Some("all") => Ok(When::All),
         Some("upcoming") => Ok(When::Upcoming),
         Some("past") => Ok(When::Past),
-        Some(_) => Err(ApiError::invalid_field(
-            "when",
-            "must be upcoming, past or all",
-        )),
+        Some(_) => Err(ApiError::invalid_field("when", "must be upcoming, past or all")),
     }
 }

@@ -5,8 +5,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let deps = Deps::from_env().await?;
 
-    shared::http::serve("GET /appointments/my", |request| {
-        my_appointments::handle(&deps, request)
-    })
-    .await
+    shared::http::serve("GET /appointments/my", |request| my_appointments::handle(&deps, request))
+        .await
 }

@@ -39,9 +39,7 @@ pub fn document() -> String {
     let mut openapi = ApiDoc::openapi();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // The document is built from static annotations; failing to print it is a bug.
-    openapi
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!(r#"{{"error": "{e}"}}"#))
+    openapi.to_pretty_json().unwrap_or_else(|e| format!(r#"{{"error": "{e}"}}"#))
 }
 
 pub fn response(document: &str) -> Response<Body> {
@@ -62,11 +60,7 @@ mod tests {
     fn the_document_is_openapi_3_1_with_the_password_flow_at_login() {
         let json: serde_json::Value = serde_json::from_str(&document()).expect("JSON");
 
-        assert!(
-            json["openapi"]
-                .as_str()
-                .is_some_and(|v| v.starts_with("3.1"))
-        );
+        assert!(json["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
         let flow = &json["components"]["securitySchemes"]["bearer"]["flows"]["password"];
         assert_eq!(flow["tokenUrl"], "/login");
         for path in ["/register", "/login", "/users/me"] {
@@ -112,11 +106,7 @@ mod sample_events {
             assert_eq!(request.method().as_str(), method, "{}", path.display());
             if route != "/openapi.json" {
                 let documented = &doc["paths"][route][method.to_lowercase()];
-                assert!(
-                    documented.is_object(),
-                    "{}: {method} {route}",
-                    path.display()
-                );
+                assert!(documented.is_object(), "{}: {method} {route}", path.display());
             }
             seen += 1;
         }

@@ -8,8 +8,8 @@ use shared::app::Deps;
 use shared::error::ErrorBody;
 use shared::http::{json_response, parse_json};
 use shared::ids::{RandomIds, SystemClock};
-use shared::users::UserWriter;
 use shared::users::register::{NewUser, RegisterRequest, RegisteredUser, register};
+use shared::users::{UserReader, UserWriter};
 
 #[utoipa::path(
     post,
@@ -28,7 +28,7 @@ use shared::users::register::{NewUser, RegisterRequest, RegisteredUser, register
         (status = 422, description = "A field is missing or invalid.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: UserWriter>(
+pub async fn handle<S: UserWriter + UserReader>(
     deps: &Deps<S>,
     request: Request,
 ) -> Result<Response<Body>, ApiError> {
@@ -44,6 +44,7 @@ pub async fn handle<S: UserWriter>(
 mod tests {
     use super::*;
     use shared::store::memory::MemoryStore;
+    use shared::users::Role;
 
     fn deps() -> Deps<MemoryStore> {
         Deps::in_memory()
@@ -76,5 +77,22 @@ mod tests {
         let error = handle(&deps, sample_event()).await.expect_err("taken");
 
         assert_eq!(error.status(), StatusCode::CONFLICT);
+    }
+
+    #[tokio::test]
+    async fn an_admin_token_whose_account_is_gone_cannot_create_a_doctor() {
+        let deps = deps();
+        let now = time::OffsetDateTime::now_utc();
+        let ghost = deps.keys.issue(shared::users::UserId::new(99), Role::Admin, now).unwrap();
+        let mut request = sample_event();
+        let body = r#"{"username": "dr", "email": "dr@example.com", "password": "long enough",
+            "role": "Doctor"}"#;
+        *request.body_mut() = Body::Text(body.into());
+        let value = format!("Bearer {}", ghost.access_token).parse().expect("header");
+        request.headers_mut().insert("authorization", value);
+
+        let error = handle(&deps, request).await.expect_err("refused");
+
+        assert_eq!(error.status(), StatusCode::FORBIDDEN);
     }
 }

@@ -36,18 +36,12 @@ pub async fn handle<S: PatientStore + UserReader>(
     request: Request,
 ) -> Result<Response<Body>, ApiError> {
     let caller = deps.keys.authenticate(&request)?;
-    caller.require(
-        &[shared::users::Role::Patient],
-        "Only patients can set up a patient profile.",
-    )?;
+    caller
+        .require(&[shared::users::Role::Patient], "Only patients can set up a patient profile.")?;
     let point = point_from_request(&request)?;
 
     let setup = setup_patient(&deps.store, caller, point, time::OffsetDateTime::now_utc()).await?;
 
-    let status = if setup.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if setup.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(status, &setup))
 }

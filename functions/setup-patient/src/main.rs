@@ -5,8 +5,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let deps = Deps::from_env().await?;
 
-    shared::http::serve("POST /setup-patient", |request| {
-        setup_patient::handle(&deps, request)
-    })
-    .await
+    shared::http::serve("POST /setup-patient", |request| setup_patient::handle(&deps, request))
+        .await
 }

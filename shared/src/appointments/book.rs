@@ -57,9 +57,7 @@ impl SlotStart {
             return Err(field("must be in the future".into()));
         }
         if start > now + time::Duration::days(MAX_DAYS_AHEAD) {
-            return Err(field(format!(
-                "must be at most {MAX_DAYS_AHEAD} days ahead"
-            )));
+            return Err(field(format!("must be at most {MAX_DAYS_AHEAD} days ahead")));
         }
         Ok(Self(start))
     }
@@ -73,11 +71,7 @@ fn parse_datetime(raw: &str) -> Option<OffsetDateTime> {
     let raw = raw.trim();
     OffsetDateTime::parse(raw, &Iso8601::DEFAULT)
         .ok()
-        .or_else(|| {
-            PrimitiveDateTime::parse(raw, &Iso8601::DEFAULT)
-                .ok()
-                .map(|t| t.assume_utc())
-        })
+        .or_else(|| PrimitiveDateTime::parse(raw, &Iso8601::DEFAULT).ok().map(|t| t.assume_utc()))
 }
 
 /// Books the caller with a doctor. The patient's profile gives the cell; the doctor must have a
@@ -154,37 +148,22 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2030-01-01 08:00 UTC);
 
     fn parse(raw: &str) -> Result<OffsetDateTime, String> {
-        SlotStart::parse(raw, 30, NOW)
-            .map(SlotStart::get)
-            .map_err(|e| match e {
-                ApiError::Validation { errors, .. } => errors[0].message.clone(),
-                other => other.to_string(),
-            })
+        SlotStart::parse(raw, 30, NOW).map(SlotStart::get).map_err(|e| match e {
+            ApiError::Validation { errors, .. } => errors[0].message.clone(),
+            other => other.to_string(),
+        })
     }
 
     #[test]
     fn a_time_without_offset_is_utc_and_one_with_offset_is_converted() {
-        assert_eq!(
-            parse("2030-01-02T10:00:00"),
-            Ok(datetime!(2030-01-02 10:00 UTC))
-        );
-        assert_eq!(
-            parse("2030-01-02T10:30:00Z"),
-            Ok(datetime!(2030-01-02 10:30 UTC))
-        );
-        assert_eq!(
-            parse("2030-01-02T12:00:00+02:00"),
-            Ok(datetime!(2030-01-02 10:00 UTC))
-        );
+        assert_eq!(parse("2030-01-02T10:00:00"), Ok(datetime!(2030-01-02 10:00 UTC)));
+        assert_eq!(parse("2030-01-02T10:30:00Z"), Ok(datetime!(2030-01-02 10:30 UTC)));
+        assert_eq!(parse("2030-01-02T12:00:00+02:00"), Ok(datetime!(2030-01-02 10:00 UTC)));
     }
 
     #[test]
     fn off_grid_starts_are_refused_saying_which_starts_are_allowed() {
-        for raw in [
-            "2030-01-02T10:15:00",
-            "2030-01-02T10:00:30",
-            "2030-01-02T10:00:00.5Z",
-        ] {
+        for raw in ["2030-01-02T10:15:00", "2030-01-02T10:00:30", "2030-01-02T10:00:00.5Z"] {
             let message = parse(raw).expect_err(raw);
             assert!(message.contains("30-minute grid"), "{raw}: {message}");
         }
@@ -192,19 +171,9 @@ mod tests {
 
     #[test]
     fn past_and_far_future_starts_are_refused() {
-        assert_eq!(
-            parse("2029-12-31T10:00:00").unwrap_err(),
-            "must be in the future"
-        );
-        assert_eq!(
-            parse("2030-01-01T08:00:00").unwrap_err(),
-            "must be in the future"
-        );
-        assert!(
-            parse("2031-06-01T10:00:00")
-                .unwrap_err()
-                .contains("366 days")
-        );
+        assert_eq!(parse("2029-12-31T10:00:00").unwrap_err(), "must be in the future");
+        assert_eq!(parse("2030-01-01T08:00:00").unwrap_err(), "must be in the future");
+        assert!(parse("2031-06-01T10:00:00").unwrap_err().contains("366 days"));
     }
 
     #[test]

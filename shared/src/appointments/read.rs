@@ -26,9 +26,7 @@ pub async fn my_appointments(
             ));
         }
     };
-    Ok(store
-        .appointments_of(party, when, now, limit, after)
-        .await?)
+    Ok(store.appointments_of(party, when, now, limit, after).await?)
 }
 
 /// One appointment, for its patient or its doctor only.

@@ -29,6 +29,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<String, String> {
+    // `cargo lambda watch` can start any binary of the workspace as a function; this one must
+    // only ever run from an operator's shell.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return Err("refusing to run as a Lambda function".into());
+    }
     let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
     let email = var("ADMIN_EMAIL")?;
     let request = RegisterRequest {
@@ -44,17 +49,11 @@ async fn run() -> Result<String, String> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
 
     // The operator running this command acts as the Admin who creates the account.
-    let operator = AuthedUser {
-        id: UserId::new(0),
-        role: Role::Admin,
-    };
+    let operator = AuthedUser { id: UserId::new(0), role: Role::Admin };
     let created = register(&store, &RandomIds, &SystemClock, Some(operator), new_user)
         .await
         .map_err(|e| describe(&ApiError::from(e)))?;
-    Ok(format!(
-        "Admin {} created with id {}",
-        created.email, created.id
-    ))
+    Ok(format!("Admin {} created with id {}", created.email, created.id))
 }
 
 fn describe(error: &ApiError) -> String {

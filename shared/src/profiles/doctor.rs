@@ -78,16 +78,9 @@ impl TryFrom<DoctorProfileRequest> for NewDoctorProfile {
 
     fn try_from(request: DoctorProfileRequest) -> Result<Self, ApiError> {
         let specialization = parse_specialization(&request.specialization);
-        let point = GeoPoint::parse(
-            request.latitude,
-            request.longitude,
-            ("latitude", "longitude"),
-        );
+        let point = GeoPoint::parse(request.latitude, request.longitude, ("latitude", "longitude"));
         match (specialization, point) {
-            (Ok(specialization), Ok(point)) => Ok(Self {
-                specialization,
-                point,
-            }),
+            (Ok(specialization), Ok(point)) => Ok(Self { specialization, point }),
             (specialization, point) => {
                 let mut errors: Vec<FieldError> = specialization.err().into_iter().collect();
                 errors.extend(point.err().unwrap_or_default());
@@ -177,14 +170,9 @@ pub async fn list_doctors(
     after: Option<Position>,
 ) -> Result<Page<DoctorSummary>, ApiError> {
     let Some((origin, k)) = filter.near else {
-        let page = store
-            .doctors(filter.specialization.as_deref(), limit, after)
-            .await?;
+        let page = store.doctors(filter.specialization.as_deref(), limit, after).await?;
         let items = page.items.iter().map(DoctorSummary::from).collect();
-        return Ok(Page {
-            items,
-            next: page.next,
-        });
+        return Ok(Page { items, next: page.next });
     };
 
     let disk = origin.disk(k);
@@ -194,31 +182,20 @@ pub async fn list_doctors(
         .doctors_in(&cells)
         .await?
         .iter()
-        .filter(|d| {
-            wanted
-                .as_ref()
-                .is_none_or(|w| d.specialization.to_lowercase() == *w)
-        })
+        .filter(|d| wanted.as_ref().is_none_or(|w| d.specialization.to_lowercase() == *w))
         .filter_map(|d| {
             let ring = disk.iter().find(|(cell, _)| *cell == d.cell)?.1;
-            Some(DoctorSummary {
-                ring: Some(ring),
-                ..DoctorSummary::from(d)
-            })
+            Some(DoctorSummary { ring: Some(ring), ..DoctorSummary::from(d) })
         })
         .collect();
     found.sort_by(|a, b| {
         (a.ring, a.username.to_lowercase(), a.id).cmp(&(b.ring, b.username.to_lowercase(), b.id))
     });
 
-    let offset: usize = after
-        .and_then(|p| p.get("offset").and_then(|o| o.parse().ok()))
-        .unwrap_or(0);
+    let offset: usize =
+        after.and_then(|p| p.get("offset").and_then(|o| o.parse().ok())).unwrap_or(0);
     let end = offset.saturating_add(limit as usize).min(found.len());
-    let items = found
-        .get(offset..end)
-        .map(<[_]>::to_vec)
-        .unwrap_or_default();
+    let items = found.get(offset..end).map(<[_]>::to_vec).unwrap_or_default();
     let next = (end < found.len()).then(|| Position::from([("offset".into(), end.to_string())]));
     Ok(Page { items, next })
 }

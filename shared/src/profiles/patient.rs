@@ -54,10 +54,7 @@ pub async fn setup_patient(
     point: GeoPoint,
     now: OffsetDateTime,
 ) -> Result<PatientSetup, ApiError> {
-    caller.require(
-        &[Role::Patient],
-        "Only patients can set up a patient profile.",
-    )?;
+    caller.require(&[Role::Patient], "Only patients can set up a patient profile.")?;
     let user = store.user_by_id(caller.id).await?.ok_or_else(|| {
         ApiError::Unauthorized("The account behind this token no longer exists.".into())
     })?;
@@ -72,11 +69,7 @@ pub async fn setup_patient(
 
     tracing::info!(user_id = %caller.id, moved = existed, "patient profile set");
     Ok(PatientSetup {
-        message: if existed {
-            "Patient profile updated"
-        } else {
-            "Patient profile created"
-        },
+        message: if existed { "Patient profile updated" } else { "Patient profile created" },
         h3_index: profile.cell,
         created: !existed,
     })

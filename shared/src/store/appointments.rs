@@ -134,11 +134,7 @@ impl AppointmentStore for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(anyhow::Error::from)?;
-        let slot = |pk: String| SlotItem {
-            pk,
-            sk: SLOT_SK.to_owned(),
-            appointment_id: a.id.get(),
-        };
+        let slot = |pk: String| SlotItem { pk, sk: SLOT_SK.to_owned(), appointment_id: a.id.get() };
         let item = AppointmentItem::from(a);
         let pointer = PointerItem {
             pk: appointment_pointer_pk(a.id),
@@ -147,21 +143,15 @@ impl AppointmentStore for DynamoStore {
             appointment_sk: item.sk.clone(),
         };
         let items = vec![
-            TransactWriteItem::builder()
-                .condition_check(doctor_exists)
-                .build(),
+            TransactWriteItem::builder().condition_check(doctor_exists).build(),
             self.put_new(slot(doctor_slot_pk(a.doctor_id, a.start)))?,
             self.put_new(slot(patient_slot_pk(a.patient_id, a.start)))?,
             self.put_new(pointer)?,
             self.put_new(item)?,
         ];
 
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        let result =
+            self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         let Err(error) = result else { return Ok(()) };
         if let Some(codes) = cancellation_reasons(&error) {
             let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
@@ -178,23 +168,16 @@ impl AppointmentStore for DynamoStore {
         if is_contention(&error) {
             return Err(BookingConflict::Contended);
         }
-        Err(anyhow::Error::new(error)
-            .context("Failed to book an appointment")
-            .into())
+        Err(anyhow::Error::new(error).context("Failed to book an appointment").into())
     }
 
     async fn appointment(&self, id: AppointmentId) -> anyhow::Result<Option<Appointment>> {
-        let Some(pointer) = self
-            .get(appointment_pointer_pk(id), APPOINTMENT_POINTER_SK)
-            .await?
+        let Some(pointer) = self.get(appointment_pointer_pk(id), APPOINTMENT_POINTER_SK).await?
         else {
             return Ok(None);
         };
         let pointer: PointerItem = serde_dynamo::from_item(pointer).context("Bad pointer")?;
-        let Some(item) = self
-            .get(pointer.appointment_pk, &pointer.appointment_sk)
-            .await?
-        else {
+        let Some(item) = self.get(pointer.appointment_pk, &pointer.appointment_sk).await? else {
             return Ok(None);
         };
         let item: AppointmentItem = serde_dynamo::from_item(item).context("Bad appointment")?;
@@ -225,26 +208,18 @@ impl AppointmentStore for DynamoStore {
             self.delete_slot(patient_slot_pk(a.patient_id, a.start), a.id)?,
         ];
 
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        let result =
+            self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         let Err(error) = result else { return Ok(()) };
         if cancellation_reasons(&error).is_some_and(|codes| {
-            codes
-                .get(APPOINTMENT)
-                .is_some_and(|c| c == "ConditionalCheckFailed")
+            codes.get(APPOINTMENT).is_some_and(|c| c == "ConditionalCheckFailed")
         }) {
             return Err(CancelConflict::NotScheduled);
         }
         if is_contention(&error) {
             return Err(CancelConflict::Contended);
         }
-        Err(anyhow::Error::new(error)
-            .context("Failed to cancel an appointment")
-            .into())
+        Err(anyhow::Error::new(error).context("Failed to cancel an appointment").into())
     }
 
     async fn appointments_of(
@@ -287,10 +262,7 @@ impl AppointmentStore for DynamoStore {
             .into_iter()
             .map(|item| Ok(serde_dynamo::from_item::<_, AppointmentItem>(item)?.into()))
             .collect::<anyhow::Result<Vec<Appointment>>>()?;
-        Ok(Page {
-            items,
-            next: output.last_evaluated_key.map(position_from_key),
-        })
+        Ok(Page { items, next: output.last_evaluated_key.map(position_from_key) })
     }
 }
 
@@ -321,19 +293,14 @@ mod tests {
     /// A store whose every transaction is cancelled with these reason codes.
     fn cancelled_with(codes: &'static [&'static str]) -> DynamoStore {
         let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(move || {
-            let reasons = codes
-                .iter()
-                .map(|c| CancellationReason::builder().code(*c).build());
+            let reasons = codes.iter().map(|c| CancellationReason::builder().code(*c).build());
             TransactWriteItemsError::TransactionCanceledException(
                 TransactionCanceledException::builder()
                     .set_cancellation_reasons(Some(reasons.collect()))
                     .build(),
             )
         });
-        DynamoStore::new(
-            mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]),
-            "clinic",
-        )
+        DynamoStore::new(mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]), "clinic")
     }
 
     #[tokio::test]
@@ -344,10 +311,7 @@ mod tests {
             (&["None", CCF, "None", "None", "None"], "doctor busy"),
             (&["None", "None", CCF, "None", "None"], "patient busy"),
             (&["None", "None", "None", CCF, "None"], "id taken"),
-            (
-                &["None", "TransactionConflict", "None", "None", "None"],
-                "contended",
-            ),
+            (&["None", "TransactionConflict", "None", "None", "None"], "contended"),
         ];
         for (codes, expected) in cases {
             let got = match cancelled_with(codes).book(&appointment()).await {
@@ -366,14 +330,9 @@ mod tests {
     async fn a_cancellation_of_a_cancelled_appointment_is_not_scheduled() {
         let store = cancelled_with(&["ConditionalCheckFailed", "None", "None"]);
 
-        let result = store
-            .cancel(&appointment(), UserId::new(3), appointment().created_at)
-            .await;
+        let result = store.cancel(&appointment(), UserId::new(3), appointment().created_at).await;
 
-        assert!(
-            matches!(result, Err(CancelConflict::NotScheduled)),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(CancelConflict::NotScheduled)), "{result:?}");
     }
 
     #[test]
@@ -382,10 +341,7 @@ mod tests {
 
         assert_eq!(item.pk, "CELL#872a1072cffffff");
         assert_eq!(item.sk, "APPT#2030-06-01T10:00:00Z#9");
-        assert_eq!(
-            (item.gsi1pk.as_str(), item.gsi2pk.as_str()),
-            ("PATIENT#3", "DOCTOR#2")
-        );
+        assert_eq!((item.gsi1pk.as_str(), item.gsi2pk.as_str()), ("PATIENT#3", "DOCTOR#2"));
         assert_eq!(Appointment::from(item), appointment());
     }
 }

@@ -22,9 +22,7 @@ impl MemoryStore {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock only means another test thread panicked; the maps stay consistent
         // because every change below happens after all checks.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -57,11 +55,7 @@ impl UserReader for MemoryStore {
 
     async fn user_by_email(&self, email: &str) -> anyhow::Result<Option<User>> {
         let state = self.state();
-        Ok(state
-            .emails
-            .get(email)
-            .and_then(|id| state.users.get(id))
-            .cloned())
+        Ok(state.emails.get(email).and_then(|id| state.users.get(id)).cloned())
     }
 }
 

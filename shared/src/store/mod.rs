@@ -31,10 +31,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     /// A store from the standard AWS environment (region, credentials, and `AWS_ENDPOINT_URL`
@@ -79,10 +76,7 @@ fn position_from_key(key: Item) -> Position {
 
 /// A cursor position as an `ExclusiveStartKey`.
 fn start_key(position: Position) -> Item {
-    position
-        .into_iter()
-        .map(|(name, value)| (name, AttributeValue::S(value)))
-        .collect()
+    position.into_iter().map(|(name, value)| (name, AttributeValue::S(value))).collect()
 }
 
 /// The cancellation reason codes of a cancelled transaction, one per item; `None` when the
@@ -114,9 +108,7 @@ fn is_contention(error: &SdkError<TransactWriteItemsError>) -> bool {
             | TransactWriteItemsError::TransactionInProgressException(_),
         ) => true,
         _ => cancellation_reasons(error).is_some_and(|codes| {
-            codes
-                .iter()
-                .any(|c| matches!(c.as_str(), "TransactionConflict" | "ThrottlingError"))
+            codes.iter().any(|c| matches!(c.as_str(), "TransactionConflict" | "ThrottlingError"))
         }),
     }
 }

@@ -102,13 +102,7 @@ fn doctor_from(
     cell: Cell,
     updated_at: OffsetDateTime,
 ) -> DoctorProfile {
-    DoctorProfile {
-        user_id: UserId::new(user_id),
-        username,
-        specialization,
-        cell,
-        updated_at,
-    }
+    DoctorProfile { user_id: UserId::new(user_id), username, specialization, cell, updated_at }
 }
 
 impl PatientStore for DynamoStore {
@@ -163,13 +157,7 @@ impl DoctorStore for DynamoStore {
             return Ok(None);
         };
         let i: DoctorItem = serde_dynamo::from_item(item).context("Bad doctor item")?;
-        Ok(Some(doctor_from(
-            i.user_id,
-            i.username,
-            i.specialization,
-            i.cell,
-            i.updated_at,
-        )))
+        Ok(Some(doctor_from(i.user_id, i.username, i.specialization, i.cell, i.updated_at)))
     }
 
     async fn doctors(
@@ -201,19 +189,10 @@ impl DoctorStore for DynamoStore {
             .into_iter()
             .map(|item| {
                 let i: DoctorItem = serde_dynamo::from_item(item)?;
-                Ok(doctor_from(
-                    i.user_id,
-                    i.username,
-                    i.specialization,
-                    i.cell,
-                    i.updated_at,
-                ))
+                Ok(doctor_from(i.user_id, i.username, i.specialization, i.cell, i.updated_at))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            next: output.last_evaluated_key.map(position_from_key),
-        })
+        Ok(Page { items, next: output.last_evaluated_key.map(position_from_key) })
     }
 
     async fn doctors_in(&self, cells: &[Cell]) -> anyhow::Result<Vec<DoctorProfile>> {
@@ -225,15 +204,7 @@ impl DoctorStore for DynamoStore {
             .into_iter()
             .flatten()
             .filter(|i| cells.contains(&i.cell))
-            .map(|i| {
-                doctor_from(
-                    i.user_id,
-                    i.username,
-                    i.specialization,
-                    i.cell,
-                    i.updated_at,
-                )
-            })
+            .map(|i| doctor_from(i.user_id, i.username, i.specialization, i.cell, i.updated_at))
             .collect())
     }
 }
@@ -251,34 +222,25 @@ impl DynamoStore {
             .set_item(Some(serde_dynamo::to_item(DoctorItem::from(profile))?));
         put_profile = match old {
             None => put_profile.condition_expression("attribute_not_exists(pk)"),
-            Some(old) => put_profile
-                .condition_expression("updated_at = :seen")
-                .expression_attribute_values(
+            Some(old) => {
+                put_profile.condition_expression("updated_at = :seen").expression_attribute_values(
                     ":seen",
                     AttributeValue::S(
-                        old.updated_at
-                            .format(&time::format_description::well_known::Rfc3339)?,
+                        old.updated_at.format(&time::format_description::well_known::Rfc3339)?,
                     ),
-                ),
+                )
+            }
         };
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(put_profile.build()?)
-                .build(),
-        ];
+        let mut items = vec![TransactWriteItem::builder().put(put_profile.build()?).build()];
         let new_locator = LocatorItem::from(profile);
-        if let Some(old) = old
-            .map(LocatorItem::from)
-            .filter(|o| o.pk != new_locator.pk || o.sk != new_locator.sk)
+        if let Some(old) =
+            old.map(LocatorItem::from).filter(|o| o.pk != new_locator.pk || o.sk != new_locator.sk)
         {
             let key: Item = HashMap::from([
                 ("pk".to_owned(), AttributeValue::S(old.pk)),
                 ("sk".to_owned(), AttributeValue::S(old.sk)),
             ]);
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .build()?;
+            let delete = Delete::builder().table_name(&self.table).set_key(Some(key)).build()?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
         let put_locator = Put::builder()
@@ -287,13 +249,7 @@ impl DynamoStore {
             .build()?;
         items.push(TransactWriteItem::builder().put(put_locator).build());
 
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(true),
             Err(error) if super::is_cancelled(&error) => Ok(false),
             Err(error) => {

@@ -81,23 +81,16 @@ impl UserWriter for DynamoStore {
         let username_key = Username::parse(&user.username)
             .map(|u| u.unique_key())
             .map_err(|e| anyhow::anyhow!("invalid username reached the store: {}", e.message))?;
-        let claim = |pk: String, sk: &str| ClaimItem {
-            pk,
-            sk: sk.to_owned(),
-            user_id: user.id.get(),
-        };
+        let claim =
+            |pk: String, sk: &str| ClaimItem { pk, sk: sk.to_owned(), user_id: user.id.get() };
         let items = vec![
             self.put_new(UserItem::from(user))?,
             self.put_new(claim(email_pk(&user.email), EMAIL_SK))?,
             self.put_new(claim(username_pk(&username_key), USERNAME_SK))?,
         ];
 
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        let result =
+            self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(error) => Err(classify_create_error(error)),
@@ -184,9 +177,7 @@ mod tests {
     }
 
     fn cancelled(codes: [&str; 3]) -> TransactWriteItemsError {
-        let reasons = codes
-            .iter()
-            .map(|code| CancellationReason::builder().code(*code).build());
+        let reasons = codes.iter().map(|code| CancellationReason::builder().code(*code).build());
         TransactWriteItemsError::TransactionCanceledException(
             TransactionCanceledException::builder()
                 .set_cancellation_reasons(Some(reasons.collect()))
@@ -199,10 +190,7 @@ mod tests {
             .then_error(move || clone_error(&error));
         let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]);
         let store = DynamoStore::new(client, "clinic");
-        store
-            .create_user(&user())
-            .await
-            .expect_err("the mock fails the write")
+        store.create_user(&user()).await.expect_err("the mock fails the write")
     }
 
     fn clone_error(error: &TransactWriteItemsError) -> TransactWriteItemsError {
@@ -243,10 +231,7 @@ mod tests {
             aws_sdk_dynamodb::types::error::ThrottlingException::builder().build(),
         );
 
-        assert!(matches!(
-            create_with(throttled).await,
-            CreateUserError::Contended
-        ));
+        assert!(matches!(create_with(throttled).await, CreateUserError::Contended));
     }
 
     #[test]

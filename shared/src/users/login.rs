@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::ToSchema;
 
-use super::{Email, UserReader, UserStatus};
+use super::{Email, UserReader, UserStatus, normalise_password};
 use crate::auth::JwtKeys;
 use crate::error::ApiError;
 use crate::ids::Clock;
@@ -40,21 +40,22 @@ pub struct Credentials {
     pub password: SecretString,
 }
 
+impl Credentials {
+    /// Credentials as they are checked: the password in the normal form it was hashed in.
+    pub fn new(email: String, password: &str) -> Self {
+        Self { email, password: SecretString::from(normalise_password(password)) }
+    }
+}
+
 impl From<LoginForm> for Credentials {
     fn from(form: LoginForm) -> Self {
-        Self {
-            email: form.username,
-            password: SecretString::from(form.password),
-        }
+        Self::new(form.username, &form.password)
     }
 }
 
 impl From<LoginJson> for Credentials {
     fn from(json: LoginJson) -> Self {
-        Self {
-            email: json.email,
-            password: SecretString::from(json.password),
-        }
+        Self::new(json.email, &json.password)
     }
 }
 
@@ -95,8 +96,11 @@ pub async fn login(
     clock: &impl Clock,
     credentials: Credentials,
 ) -> Result<TokenResponse, LoginError> {
-    let email = Email::normalise(&credentials.email);
-    let user = store.user_by_email(&email).await?;
+    // An address that could not have registered is looked up nowhere, but costs the same.
+    let user = match Email::parse(&credentials.email) {
+        Ok(email) => store.user_by_email(email.as_str()).await?,
+        Err(_) => None,
+    };
 
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let password_ok = password::verify(credentials.password, stored_hash).await?;

@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-pub use fields::{Email, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, NewPassword, Username};
+pub use fields::{
+    Email, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, NewPassword, Username, normalise_password,
+};
 
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// What a user may do. Read only from its name (`"Patient"`, ...), nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 pub enum Role {
     Patient,
     Doctor,
@@ -30,6 +32,26 @@ impl Role {
             Self::Doctor => "Doctor",
             Self::Admin => "Admin",
         }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "Patient" => Ok(Self::Patient),
+            "Doctor" => Ok(Self::Doctor),
+            "Admin" => Ok(Self::Admin),
+            other => Err(format!("unknown role `{other}`: expected Patient, Doctor or Admin")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

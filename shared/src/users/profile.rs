@@ -42,8 +42,8 @@ pub async fn my_profile(
 ) -> Result<UserProfile, ApiError> {
     match store.user_by_id(caller.id).await? {
         Some(user) => Ok(user.into()),
-        None => Err(ApiError::Unauthorized(
-            "The account behind this token no longer exists.".into(),
-        )),
+        None => {
+            Err(ApiError::Unauthorized("The account behind this token no longer exists.".into()))
+        }
     }
 }

@@ -7,7 +7,8 @@ use tracing::info;
 use utoipa::ToSchema;
 
 use super::{
-    CreateUserError, Email, NewPassword, Role, User, UserId, UserStatus, UserWriter, Username,
+    CreateUserError, Email, NewPassword, Role, User, UserId, UserReader, UserStatus, UserWriter,
+    Username,
 };
 use crate::auth::AuthedUser;
 use crate::error::{ApiError, FieldError};
@@ -52,17 +53,12 @@ impl TryFrom<RegisterRequest> for NewUser {
         let email = Email::parse(&request.email);
         let password = NewPassword::parse(request.password);
         match (username, email, password) {
-            (Ok(username), Ok(email), Ok(password)) => Ok(Self {
-                username,
-                email,
-                password,
-                role: request.role,
-            }),
+            (Ok(username), Ok(email), Ok(password)) => {
+                Ok(Self { username, email, password, role: request.role })
+            }
             (username, email, password) => {
-                let errors: Vec<FieldError> = [username.err(), email.err(), password.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect();
+                let errors: Vec<FieldError> =
+                    [username.err(), email.err(), password.err()].into_iter().flatten().collect();
                 Err(ApiError::invalid_fields(errors))
             }
         }
@@ -111,14 +107,13 @@ impl From<RegisterError> for ApiError {
 /// Checks who may create the account, hashes the password, and stores the user with its email
 /// and username reserved in one transaction.
 pub async fn register(
-    store: &impl UserWriter,
+    store: &(impl UserWriter + UserReader),
     ids: &impl IdGen,
     clock: &impl Clock,
     caller: Option<AuthedUser>,
     new_user: NewUser,
 ) -> Result<RegisteredUser, RegisterError> {
-    let caller_is_admin = caller.is_some_and(|c| c.role == Role::Admin);
-    if new_user.role != Role::Patient && !caller_is_admin {
+    if new_user.role != Role::Patient && !is_active_admin(store, caller).await? {
         return Err(RegisterError::RoleNeedsAdmin);
     }
 
@@ -154,4 +149,17 @@ pub async fn register(
         }
     }
     Err(RegisterError::Busy)
+}
+
+/// Whether the caller is an Admin now: the token's role is checked against the stored account,
+/// so a token of a removed, disabled or demoted Admin grants nothing.
+async fn is_active_admin(
+    store: &impl UserReader,
+    caller: Option<AuthedUser>,
+) -> anyhow::Result<bool> {
+    let Some(caller) = caller.filter(|c| c.role == Role::Admin) else {
+        return Ok(false);
+    };
+    let stored = store.user_by_id(caller.id).await?;
+    Ok(stored.is_some_and(|u| u.role == Role::Admin && u.status == UserStatus::Active))
 }
