@@ -3,14 +3,18 @@
 #
 #   make dev                                       ministack + cargo lambda watch on 127.0.0.1:9000
 #   make admin EMAIL=... PASSWORD=... [USERNAME=...]  create an Admin (while `make dev` runs)
+#   make redrive                                   run redrive-outbox once (while `make dev` runs;
+#                                                  locally its one-minute schedule does not fire)
 #   make lint                                      rustfmt, clippy, cfn-lint, route check
 #   make test                                      lint, then the tests against a throwaway stack
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 STACK := $(PYTHON) scripts/stack.py
+# The port of `make dev`'s API; stack.py reads the same API_PORT from the environment.
+API_PORT ?= 9000
 
-.PHONY: dev test admin lint
+.PHONY: dev test admin lint redrive
 
 dev: $(VENV)/.installed
 	$(STACK) dev
@@ -37,6 +41,11 @@ admin: export ADMIN_USERNAME := $(USERNAME)
 endif
 admin: $(VENV)/.installed
 	$(STACK) admin
+
+# Long options only: for `cargo lambda invoke`, -A means both --invoke-address and --data-ascii.
+redrive: $(VENV)/.installed
+	$(VENV)/bin/cargo-lambda lambda invoke redrive-outbox --data-ascii '{}' \
+		--invoke-address 127.0.0.1 --invoke-port $(API_PORT)
 
 $(VENV)/.installed: requirements-dev.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)

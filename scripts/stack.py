@@ -4,6 +4,9 @@ Run with the project venv: `.venv/bin/python scripts/stack.py COMMAND` (the Make
 
   sync-tables   create the DynamoDB tables that template.yaml declares in the emulator, or bring
                 saved ones in line (add missing indexes; recreate, with a warning, on a key change)
+  sync-events   create the event buses and rules that template.yaml declares, each function
+                target delivered through an API destination to cargo-lambda's Invoke API on
+                API_PORT; bring saved ones in line (undeclared rules and targets removed)
   check-routes  fail when template.yaml's HttpApi routes and Cargo.toml's watch router differ
   dev           ministack + `cargo lambda watch` in the foreground (`make dev`)
   test          a throwaway stack on free ports, then `cargo test --workspace` (`make test`)
@@ -19,6 +22,7 @@ Uses only the standard library, boto3 and PyYAML.
 import argparse
 import ctypes
 import getpass
+import json
 import os
 import re
 import signal
@@ -47,6 +51,7 @@ DEFAULT_TABLE_NAME = "clinic"
 EMULATOR_WAIT_S = 60
 API_WAIT_S = 300
 WATCH_STOP_S = 15
+DEV_CONCURRENCY = 4  # instances per function under `make dev` (`make test` runs 16)
 EMULATOR_STOP_S = 30
 
 
@@ -126,7 +131,8 @@ def global_env_var_for(template, logical_id):
 def require_literal(value, where):
     """Fail when a template value that local set-up needs is an unevaluated intrinsic."""
     if isinstance(value, CfnTag):
-        raise StackError(f"{where} uses !{value.name}; sync-tables needs literal values there")
+        raise StackError(f"{where} uses !{value.name}; the local stack needs literal values "
+                         "there")
     if isinstance(value, dict):
         for key, item in value.items():
             require_literal(item, f"{where}.{key}")
@@ -254,8 +260,14 @@ def recreate_reasons(want, have):
 
 def dynamodb_client(env):
     """A DynamoDB client for the endpoint, region and credentials that the functions use."""
+    return aws_client("dynamodb", env)
+
+
+def aws_client(service, env):
+    """A client of one service at env's AWS_ENDPOINT_URL, with the functions' region and
+    credentials (static test ones unless env sets others)."""
     return boto3.client(
-        "dynamodb",
+        service,
         endpoint_url=env["AWS_ENDPOINT_URL"],
         region_name=env.get("AWS_REGION") or "us-east-1",
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or "test",
@@ -397,6 +409,379 @@ def sync_tables(template_path, env):
         raise StackError(f"the emulator does not answer at {endpoint}: {error}") from error
     except botocore.exceptions.ClientError as error:
         raise StackError(f"the emulator refused a table change: {error}") from error
+
+
+# --- events --------------------------------------------------------------------------------------
+#
+# The template says who consumes what: each AWS::Events::Rule on a template bus, with targets
+# `!GetAtt <Function>.Arn`. Locally a function is served by `cargo lambda watch`, so each such
+# target becomes an EventBridge API destination that POSTs the event to watch's Invoke API; the
+# function then receives the same EventBridge envelope that Lambda would hand it.
+
+DEFAULT_BUS_NAME = "clinic"
+DEFAULT_API_PORT = 9000
+# One shared connection for every local destination. AWS requires a connection with some
+# authorization (ministack does not insist); the Invoke API ignores the header, so the key is a
+# dummy.
+CONNECTION_NAME = "local-cargo-lambda"
+CONNECTION_AUTH = {"ApiKeyAuthParameters": {"ApiKeyName": "x-local-events",
+                                            "ApiKeyValue": "local"}}
+# Destinations are named after the function they invoke; sync-events owns every destination
+# with this prefix and deletes the ones no declared target uses any more.
+DESTINATION_PREFIX = "local-invoke-"
+# AWS wants a role on an API-destination target; ministack neither requires nor assumes it.
+LOCAL_TARGET_ROLE_ARN = "arn:aws:iam::000000000000:role/local-events-invoke"
+FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+# Target fields that are copied as they are. RetryPolicy and DeadLetterConfig are left out on
+# purpose: ministack stores them but never retries or dead-letters an API-destination delivery
+# (it drops a failed one with a log line), and the dead-letter queue is not created locally, so
+# copying them would only suggest a safety net that is not there.
+TARGET_INPUT_FIELDS = ("Input", "InputPath", "InputTransformer")
+
+
+@dataclass
+class TargetSpec:
+    """One rule target, pointed at a function's Invoke API."""
+
+    target_id: str
+    binary: str  # the function's cargo binary (Metadata.BuildProperties.Binary)
+    fields: dict  # Input, InputPath or InputTransformer, when the template sets them
+
+
+@dataclass
+class RuleSpec:
+    """What one template rule should look like locally."""
+
+    logical_id: str
+    put_args: dict  # PutRule parameters (Name is the logical id)
+    targets: list
+
+
+def local_bus_name(template, logical_id, env):
+    """The local bus name: the value of the env var that the Globals `!Ref` this bus with."""
+    var = global_env_var_for(template, logical_id)
+    if var is None:
+        warn(f"no Globals env var is `!Ref {logical_id}`; naming the local event bus {logical_id}")
+        return logical_id
+    return env.get(var) or DEFAULT_BUS_NAME
+
+
+def ref_target(value):
+    """The logical id that `!Ref X` (or `{"Ref": X}`) names, else None."""
+    if isinstance(value, CfnTag) and value.name == "Ref":
+        return value.value
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return value["Ref"]
+    return None
+
+
+def getatt_target(value):
+    """(logical id, attribute) of `!GetAtt X.Attr`, `!GetAtt [X, Attr]` or `Fn::GetAtt`."""
+    if isinstance(value, CfnTag) and value.name == "GetAtt":
+        value = value.value
+    elif isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+        value = value["Fn::GetAtt"]
+    else:
+        return None
+    if isinstance(value, str) and "." in value:
+        return tuple(value.split(".", 1))
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def function_binary(template, logical_id, where):
+    """The cargo binary of a template function (Metadata.BuildProperties.Binary)."""
+    function = (template.get("Resources") or {}).get(logical_id) or {}
+    binary = ((function.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+    if not isinstance(binary, str) or not binary:
+        raise StackError(f"{where}: {logical_id} has no Metadata.BuildProperties.Binary, so no "
+                         "local function can be found for it")
+    return binary
+
+
+def rule_targets(template, logical_id, props):
+    """TargetSpecs of one rule; targets that are not template functions are skipped, loudly."""
+    functions = {lid for kind in FUNCTION_TYPES for lid in resources_of_type(template, kind)}
+    specs = []
+    for index, target in enumerate(props.get("Targets") or []):
+        where = f"{logical_id}.Targets[{index}]"
+        target_id = require_literal(target.get("Id"), f"{where}.Id")
+        pointee = getatt_target(target.get("Arn"))
+        if pointee is None or pointee[1] != "Arn" or pointee[0] not in functions:
+            warn(f"rule {logical_id}: target {target_id} is not `!GetAtt <Function>.Arn` of a "
+                 "template function; it gets no local delivery")
+            continue
+        fields = {name: require_literal(target[name], f"{where}.{name}")
+                  for name in TARGET_INPUT_FIELDS if name in target}
+        specs.append(TargetSpec(target_id, function_binary(template, pointee[0], where), fields))
+    return specs
+
+
+def event_pattern_json(pattern, where):
+    """The rule's EventPattern as a JSON string (the template may give a mapping or a string)."""
+    if isinstance(pattern, str):
+        try:
+            json.loads(pattern)
+        except ValueError as error:
+            raise StackError(f"{where} is not JSON: {error}") from error
+        return pattern
+    return json.dumps(require_literal(pattern, where), separators=(",", ":"), sort_keys=True)
+
+
+def rule_spec(template, logical_id, resource, buses):
+    """The local RuleSpec of one AWS::Events::Rule, or None when it is not on a template bus."""
+    props = resource.get("Properties") or {}
+    bus_ref = ref_target(props.get("EventBusName"))
+    if bus_ref not in buses:
+        warn(f"rule {logical_id}: EventBusName is not `!Ref` of a template event bus; "
+             "not created locally")
+        return None
+    # State and Description are always sent: PutRule keeps a saved rule's value of an omitted
+    # one, so a description removed from the template would otherwise stay.
+    args = {"Name": logical_id, "EventBusName": buses[bus_ref],
+            "State": require_literal(props.get("State", "ENABLED"), f"{logical_id}.State"),
+            "Description": require_literal(props.get("Description", ""),
+                                           f"{logical_id}.Description")}
+    if "EventPattern" in props:
+        args["EventPattern"] = event_pattern_json(props["EventPattern"],
+                                                  f"{logical_id}.EventPattern")
+    if "ScheduleExpression" in props:
+        args["ScheduleExpression"] = require_literal(props["ScheduleExpression"],
+                                                     f"{logical_id}.ScheduleExpression")
+    return RuleSpec(logical_id, args, rule_targets(template, logical_id, props))
+
+
+def template_events(template_path, env):
+    """(local bus names, RuleSpecs) for the template's event buses and rules."""
+    template = load_template(template_path)
+    buses = {lid: local_bus_name(template, lid, env)
+             for lid in resources_of_type(template, "AWS::Events::EventBus")}
+    rules = [rule_spec(template, lid, res, buses)
+             for lid, res in resources_of_type(template, "AWS::Events::Rule").items()]
+    return sorted(set(buses.values())), [rule for rule in rules if rule is not None]
+
+
+def invoke_url(api_port, binary):
+    """cargo-lambda's Invoke API for one function."""
+    return f"http://{LOCALHOST}:{api_port}/2015-03-31/functions/{binary}/invocations"
+
+
+def workspace_binaries(manifest_path):
+    """The binary names of the workspace, or None when cargo cannot tell."""
+    command = ["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline",
+               "--manifest-path", str(manifest_path)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return None
+    return {target["name"] for package in json.loads(result.stdout)["packages"]
+            for target in package["targets"] if "bin" in target["kind"]}
+
+
+def missing_function_warnings(rules, manifest_path):
+    """Warn about targets whose function is not a binary of the workspace: watch cannot run
+    it, so each event to it is answered with an error and dropped by the emulator."""
+    binaries = workspace_binaries(manifest_path)
+    if binaries is None:
+        warn(f"cannot list the binaries of {manifest_path}; not checking the rule targets")
+        return
+    for rule in rules:
+        for target in rule.targets:
+            if target.binary not in binaries:
+                warn(f"rule {rule.logical_id}: target {target.target_id}: {target.binary} is not "
+                     f"a binary of the workspace yet; events to it are dropped")
+
+
+def error_code(error):
+    """The AWS error code of a ClientError."""
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def describe_or_none(call, **args):
+    """The answer of a Describe call, or None when the resource does not exist."""
+    try:
+        return call(**args)
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def sync_bus(client, name):
+    """Create the event bus unless it exists."""
+    if describe_or_none(client.describe_event_bus, Name=name) is None:
+        client.create_event_bus(Name=name)
+        say(f"event bus {name}: created")
+    else:
+        say(f"event bus {name}: up to date")
+
+
+def sync_connection(client):
+    """Create or re-authorize the one connection of the local destinations; return its ARN."""
+    have = describe_or_none(client.describe_connection, Name=CONNECTION_NAME)
+    args = {"Name": CONNECTION_NAME, "AuthorizationType": "API_KEY",
+            "AuthParameters": CONNECTION_AUTH}
+    if have is None:
+        arn = client.create_connection(**args)["ConnectionArn"]
+        say(f"connection {CONNECTION_NAME}: created")
+        return arn
+    key_name = ((have.get("AuthParameters") or {}).get("ApiKeyAuthParameters") or {}).get(
+        "ApiKeyName")
+    if (have.get("ConnectionState") != "AUTHORIZED" or have.get("AuthorizationType") != "API_KEY"
+            or key_name != CONNECTION_AUTH["ApiKeyAuthParameters"]["ApiKeyName"]):
+        client.update_connection(**args)
+        say(f"connection {CONNECTION_NAME}: re-authorized (was {have.get('ConnectionState')})")
+    return have["ConnectionArn"]
+
+
+def sync_destination(client, binary, api_port, connection_arn):
+    """Create the API destination that invokes one function, or point it at the current
+    API port; return its ARN."""
+    name = f"{DESTINATION_PREFIX}{binary}"
+    args = {"Name": name, "ConnectionArn": connection_arn,
+            "InvocationEndpoint": invoke_url(api_port, binary), "HttpMethod": "POST"}
+    have = describe_or_none(client.describe_api_destination, Name=name)
+    if have is None:
+        arn = client.create_api_destination(**args)["ApiDestinationArn"]
+        say(f"api destination {name}: created -> POST {args['InvocationEndpoint']}")
+        return arn
+    if any(have.get(key) != value for key, value in args.items()):
+        client.update_api_destination(**args)
+        say(f"api destination {name}: updated -> POST {args['InvocationEndpoint']} "
+            f"(was {have.get('HttpMethod')} {have.get('InvocationEndpoint')})")
+    return have["ApiDestinationArn"]
+
+
+def pattern_differs(want, have):
+    """True when two EventPattern JSON strings (or their absence) mean different things."""
+    if not want or not have:
+        return bool(want) != bool(have)
+    return json.loads(want) != json.loads(have)
+
+
+def sync_rule(client, rule, destination_arns):
+    """Put the rule and its targets as the template declares them; remove undeclared
+    targets."""
+    args = rule.put_args
+    name, bus = args["Name"], args["EventBusName"]
+    have = describe_or_none(client.describe_rule, Name=name, EventBusName=bus)
+    changed = []
+    if have is None:
+        changed.append("created")
+    else:
+        if pattern_differs(args.get("EventPattern"), have.get("EventPattern")):
+            changed.append("pattern")
+        changed += [key.lower() for key in ("ScheduleExpression", "State", "Description")
+                    if (args.get(key) or "") != (have.get(key) or "")]
+    if changed:
+        client.put_rule(**args)
+        say(f"rule {name} on bus {bus}: " + ("created" if have is None
+                                             else f"updated ({', '.join(changed)})"))
+    want = {t.target_id: {"Id": t.target_id, "Arn": destination_arns[t.binary],
+                          "RoleArn": LOCAL_TARGET_ROLE_ARN, **t.fields}
+            for t in rule.targets}
+    have_targets = {t["Id"]: t for t in list_targets(client, name, bus)}
+    extra = sorted(have_targets.keys() - want.keys())
+    if extra:
+        check_target_result(client.remove_targets(Rule=name, EventBusName=bus, Ids=extra), name)
+        for target_id in extra:
+            say(f"rule {name}: target {target_id} removed (not in the template)")
+    stale = [target for target_id, target in want.items() if have_targets.get(target_id) != target]
+    if stale:
+        check_target_result(client.put_targets(Rule=name, EventBusName=bus, Targets=stale), name)
+        for target in stale:
+            say(f"rule {name}: target {target['Id']} -> {target['Arn'].rsplit(':', 1)[-1]}")
+    if not (changed or extra or stale):
+        say(f"rule {name} on bus {bus}: up to date")
+
+
+def list_targets(client, rule, bus):
+    """Every target of a rule."""
+    targets, token = [], None
+    while True:
+        page = client.list_targets_by_rule(Rule=rule, EventBusName=bus,
+                                           **({"NextToken": token} if token else {}))
+        targets += page.get("Targets", [])
+        token = page.get("NextToken")
+        if not token:
+            return targets
+
+
+def list_rule_names(client, bus):
+    """The names of every rule on a bus."""
+    names, token = [], None
+    while True:
+        page = client.list_rules(EventBusName=bus, **({"NextToken": token} if token else {}))
+        names += [rule["Name"] for rule in page.get("Rules", [])]
+        token = page.get("NextToken")
+        if not token:
+            return names
+
+
+def check_target_result(answer, rule):
+    """PutTargets and RemoveTargets answer 200 with per-entry failures: fail on any."""
+    if answer.get("FailedEntryCount"):
+        raise StackError(f"rule {rule}: the emulator refused targets: {answer['FailedEntries']}")
+
+
+def delete_undeclared_rules(client, bus, declared):
+    """Delete the rules on a template bus that the template no longer declares (targets
+    first, as EventBridge requires)."""
+    for name in list_rule_names(client, bus):
+        if name in declared:
+            continue
+        ids = [target["Id"] for target in list_targets(client, name, bus)]
+        if ids:
+            check_target_result(client.remove_targets(Rule=name, EventBusName=bus, Ids=ids), name)
+        client.delete_rule(Name=name, EventBusName=bus)
+        say(f"rule {name} on bus {bus}: deleted (not in the template)")
+
+
+def delete_unused_destinations(client, used):
+    """Delete this script's API destinations that no declared target uses any more."""
+    names, token = [], None
+    while True:
+        page = client.list_api_destinations(NamePrefix=DESTINATION_PREFIX,
+                                            **({"NextToken": token} if token else {}))
+        names += [destination["Name"] for destination in page.get("ApiDestinations", [])]
+        token = page.get("NextToken")
+        if not token:
+            break
+    for name in names:
+        if name not in used:
+            client.delete_api_destination(Name=name)
+            say(f"api destination {name}: deleted (no declared target uses it)")
+
+
+def sync_events(template_path, env, api_port, manifest_path=None):
+    """Create or update the template's event buses and rules at env's AWS_ENDPOINT_URL; each
+    function target is delivered to cargo-lambda's Invoke API on api_port."""
+    endpoint = env["AWS_ENDPOINT_URL"]
+    buses, rules = template_events(template_path, env)
+    if not buses:
+        say(f"no AWS::Events::EventBus in {template_path}")
+    if manifest_path is not None:
+        missing_function_warnings(rules, manifest_path)
+    client = aws_client("events", env)
+    try:
+        for bus in buses:
+            sync_bus(client, bus)
+        binaries = sorted({target.binary for rule in rules for target in rule.targets})
+        destination_arns = {}
+        if binaries:
+            connection_arn = sync_connection(client)
+            destination_arns = {binary: sync_destination(client, binary, api_port, connection_arn)
+                                for binary in binaries}
+        for rule in rules:
+            sync_rule(client, rule, destination_arns)
+        for bus in buses:
+            delete_undeclared_rules(client, bus, {rule.logical_id for rule in rules
+                                                  if rule.put_args["EventBusName"] == bus})
+        delete_unused_destinations(client, {f"{DESTINATION_PREFIX}{b}" for b in binaries})
+    except botocore.exceptions.EndpointConnectionError as error:
+        raise StackError(f"the emulator does not answer at {endpoint}: {error}") from error
+    except botocore.exceptions.ClientError as error:
+        raise StackError(f"the emulator refused an EventBridge change: {error}") from error
 
 
 # --- routes --------------------------------------------------------------------------------------
@@ -606,7 +991,7 @@ def function_env(emulator_port):
     })
     # The functions read AWS_LAMBDA_LOG_LEVEL before RUST_LOG; cargo-lambda itself ignores it,
     # so its own output stays quiet.
-    for name, default in (("TABLE_NAME", DEFAULT_TABLE_NAME), ("EVENT_BUS_NAME", "clinic"),
+    for name, default in (("TABLE_NAME", DEFAULT_TABLE_NAME), ("EVENT_BUS_NAME", DEFAULT_BUS_NAME),
                           ("AWS_LAMBDA_LOG_LEVEL", "INFO")):
         env[name] = os.environ.get(name) or default
     return env
@@ -737,6 +1122,16 @@ def cmd_sync_tables(args):
     return 0
 
 
+def cmd_sync_events(args):
+    """sync-events: create or update the template's event buses, rules and targets at
+    AWS_ENDPOINT_URL, delivering to the functions served on API_PORT."""
+    env = dict(os.environ)
+    if not env.get("AWS_ENDPOINT_URL"):
+        env["AWS_ENDPOINT_URL"] = emulator_url(env_port("EMULATOR_PORT", 4566))
+    sync_events(args.template, env, env_port("API_PORT", DEFAULT_API_PORT), args.manifest)
+    return 0
+
+
 def cmd_check_routes(args):
     """check-routes: exit 1 with a diff when the template and the watch router disagree."""
     differences = route_differences(template_routes(args.template), watch_routes(args.manifest))
@@ -751,7 +1146,8 @@ def cmd_check_routes(args):
 
 def cmd_dev(args):
     """dev: persistent ministack + cargo lambda watch in the foreground until a signal."""
-    api_port, emulator_port = env_port("API_PORT", 9000), env_port("EMULATOR_PORT", 4566)
+    api_port = env_port("API_PORT", DEFAULT_API_PORT)
+    emulator_port = env_port("EMULATOR_PORT", 4566)
     data_dir = REPO / os.environ.get("DATA_DIR", ".data")
     require_free_port(emulator_port, "EMULATOR_PORT")
     require_free_port(api_port, "API_PORT")
@@ -764,6 +1160,7 @@ def cmd_dev(args):
         ministack = start_ministack(emulator_port, data_dir / "ministack", log_path, True)
         wait_for_emulator(ministack, emulator_port, log_path)
         sync_tables(args.template, env)
+        sync_events(args.template, env, api_port, args.manifest)
         build(foreground, env, ["cargo", "build", "--workspace", "--bins"])
         return serve(foreground, api_port, env)
     finally:
@@ -773,8 +1170,10 @@ def cmd_dev(args):
 
 
 def serve(foreground, api_port, env):
-    """Run cargo lambda watch in the foreground; a signal to us is forwarded to it."""
-    command = watch_command(api_port)
+    """Run cargo lambda watch in the foreground; a signal to us is forwarded to it. Several
+    instances per function, so that an event consumer is not queued behind a busy instance:
+    ministack drops an API-destination delivery that takes more than 5 s."""
+    command = watch_command(api_port, "--concurrency", str(DEV_CONCURRENCY))
     say(" ".join(command))
     say(f"API on http://{LOCALHOST}:{api_port}  (Ctrl-C stops everything and saves the data)")
     status = foreground.run(start_group(command, env), "cargo lambda watch")
@@ -788,10 +1187,10 @@ def cmd_test(args):
     """test: fresh ministack and watch on free ports, then cargo test; always cleans up."""
     foreground = Foreground()
     with tempfile.TemporaryDirectory(prefix="clinic-test-") as tmp:
-        return run_tests(foreground, args.template, Path(tmp))
+        return run_tests(foreground, args.template, args.manifest, Path(tmp))
 
 
-def run_tests(foreground, template, tmp):
+def run_tests(foreground, template, manifest, tmp):
     """Start the throwaway stack in tmp, run cargo test, stop everything."""
     emulator_port, api_port = free_ports(2)
     env = function_env(emulator_port)
@@ -801,6 +1200,7 @@ def run_tests(foreground, template, tmp):
         ministack = start_ministack(emulator_port, tmp / "state", ministack_log, False)
         wait_for_emulator(ministack, emulator_port, ministack_log)
         sync_tables(template, env)
+        sync_events(template, env, api_port, manifest)
         build(foreground, env, ["cargo", "build", "--workspace", "--bins", "--tests"])
         watch = start_watch_for_tests(api_port, env, watch_log)
         wait_for_api(watch, api_port, watch_log)
@@ -895,6 +1295,7 @@ def parse_args(argv):
 
 COMMANDS = {
     "sync-tables": cmd_sync_tables,
+    "sync-events": cmd_sync_events,
     "check-routes": cmd_check_routes,
     "dev": cmd_dev,
     "test": cmd_test,

@@ -5,35 +5,59 @@ use anyhow::Context;
 
 use crate::auth::JwtKeys;
 use crate::config::Config;
+use crate::events::{Delivery, EventBridgeBus};
 use crate::pagination::CursorCodec;
 use crate::store::DynamoStore;
 
-/// The dependencies of a handler. Handlers are generic over the store, so tests can pass another.
-pub struct Deps<S = DynamoStore> {
+/// The dependencies of a handler. Handlers are generic over the store and the event bus, so
+/// tests can pass others.
+pub struct Deps<S = DynamoStore, B = EventBridgeBus> {
     pub store: S,
+    pub bus: B,
     pub keys: JwtKeys,
     pub cursors: CursorCodec,
     /// Length of an appointment, in minutes.
     pub appointment_minutes: u32,
 }
 
-impl<S> Deps<S> {
-    /// Dependencies around a given store, with keys from the configuration.
-    pub fn with_store(store: S, config: &Config) -> anyhow::Result<Self> {
+impl<S, B> Deps<S, B> {
+    /// Dependencies around a given store and bus, with keys from the configuration.
+    pub fn with_parts(store: S, bus: B, config: &Config) -> anyhow::Result<Self> {
         Ok(Self {
             store,
+            bus,
             keys: JwtKeys::new(&config.jwt).context("invalid signing key")?,
             cursors: CursorCodec::new(config.jwt.secret_bytes()),
             appointment_minutes: config.appointment_minutes,
         })
     }
+
+    /// Event delivery through this bus, with this store's outbox.
+    pub fn delivery(&self) -> Delivery<'_, B, S> {
+        Delivery { bus: &self.bus, outbox: &self.store }
+    }
 }
 
 impl Deps {
-    /// Reads the configuration and builds the AWS clients and signing keys.
+    /// Reads the configuration and builds the AWS clients and the signing keys.
     pub async fn from_env() -> anyhow::Result<Self> {
         let config = Config::from_env().context("invalid configuration")?;
-        let store = DynamoStore::from_config(&config).await;
-        Deps::with_store(store, &config)
+        let (store, bus) = clients(&config.table_name, &config.event_bus_name).await;
+        Deps::with_parts(store, bus, &config)
     }
+}
+
+/// The table and the bus, from one SDK configuration (region, credentials, and
+/// `AWS_ENDPOINT_URL` when an emulator is used).
+pub async fn clients(table: &str, bus: &str) -> (DynamoStore, EventBridgeBus) {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    (store, EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus))
+}
+
+/// The table and the bus for functions that sign nothing (event consumers, the redrive): they
+/// read only `TABLE_NAME` and `EVENT_BUS_NAME`.
+pub async fn clients_from_env() -> (DynamoStore, EventBridgeBus) {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "clinic".to_owned());
+    clients(&var("TABLE_NAME"), &var("EVENT_BUS_NAME")).await
 }

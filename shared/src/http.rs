@@ -104,6 +104,21 @@ fn field_error(path: &str, message: String) -> ApiError {
     ApiError::invalid_field(field, message)
 }
 
+/// The request's id (API Gateway's, else Lambda's) and the time it is handled at: what every
+/// event the request causes carries.
+pub fn trace(request: &Request) -> crate::events::Trace {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+
+    let gateway_id = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    let request_id =
+        gateway_id.or_else(|| request.lambda_context_ref().map(|c| c.request_id.clone()));
+    crate::events::Trace::new(request_id, time::OffsetDateTime::now_utc())
+}
+
 /// Serves `handler` as a Lambda function: oversized bodies get 413 before it runs, every error
 /// becomes the house JSON format, and each request logs one line with its route, status and
 /// latency (never its headers or body).

@@ -9,9 +9,11 @@
 
 pub mod app;
 pub mod appointments;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod geo;
 pub mod http;
 pub mod ids;

@@ -7,7 +7,8 @@ use shared::app::Deps;
 use shared::appointments::book::{BookingRequest, book};
 use shared::appointments::{AppointmentStore, AppointmentView};
 use shared::error::ErrorBody;
-use shared::http::{json_response, parse_json};
+use shared::events::{EventBus, OutboxStore};
+use shared::http::{json_response, parse_json, trace};
 use shared::ids::RandomIds;
 use shared::profiles::doctor::DoctorStore;
 use shared::profiles::patient::PatientStore;
@@ -30,16 +31,17 @@ use shared::users::Role;
             past, too far ahead or off the slot grid.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: AppointmentStore + PatientStore + DoctorStore>(
-    deps: &Deps<S>,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
+where
+    S: AppointmentStore + PatientStore + DoctorStore + OutboxStore,
+    B: EventBus,
+{
     let caller = deps.keys.authenticate(&request)?;
     caller.require(&[Role::Patient], "Only patients can book appointments.")?;
     let body = parse_json::<BookingRequest>(&request)?;
 
-    let now = time::OffsetDateTime::now_utc();
-    let booked = book(&deps.store, &RandomIds, caller, body, deps.appointment_minutes, now).await?;
+    let (trace, delivery, minutes) = (trace(&request), deps.delivery(), deps.appointment_minutes);
+    let booked = book(&deps.store, &RandomIds, &trace, &delivery, caller, body, minutes).await?;
 
     Ok(json_response(StatusCode::CREATED, &booked))
 }

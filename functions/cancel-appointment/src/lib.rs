@@ -8,7 +8,9 @@ use shared::appointments::cancel::cancel;
 use shared::appointments::read::parse_id;
 use shared::appointments::{AppointmentStore, AppointmentView};
 use shared::error::ErrorBody;
-use shared::http::json_response;
+use shared::events::{EventBus, OutboxStore};
+use shared::http::{json_response, trace};
+use shared::ids::RandomIds;
 
 #[utoipa::path(
     post,
@@ -26,14 +28,16 @@ use shared::http::json_response;
         (status = 422, description = "The id is not a positive integer.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: AppointmentStore>(
-    deps: &Deps<S>,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
+where
+    S: AppointmentStore + OutboxStore,
+    B: EventBus,
+{
     let caller = deps.keys.authenticate(&request)?;
     let id = parse_id(request.path_parameters().first("id"))?;
 
-    let cancelled = cancel(&deps.store, caller, id, time::OffsetDateTime::now_utc()).await?;
+    let (trace, delivery) = (trace(&request), deps.delivery());
+    let cancelled = cancel(&deps.store, &RandomIds, &trace, &delivery, caller, id).await?;
 
     Ok(json_response(StatusCode::OK, &cancelled))
 }

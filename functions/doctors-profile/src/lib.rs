@@ -6,7 +6,9 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::app::Deps;
 use shared::error::ErrorBody;
-use shared::http::{json_response, parse_json};
+use shared::events::{EventBus, OutboxStore};
+use shared::http::{json_response, parse_json, trace};
+use shared::ids::RandomIds;
 use shared::profiles::doctor::{
     DoctorProfileRequest, DoctorStore, DoctorSummary, NewDoctorProfile, set_doctor_profile,
 };
@@ -26,16 +28,18 @@ use shared::users::{Role, UserReader};
         (status = 422, description = "A field is missing or invalid.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: DoctorStore + UserReader>(
-    deps: &Deps<S>,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
+where
+    S: DoctorStore + UserReader + OutboxStore,
+    B: EventBus,
+{
     let caller = deps.keys.authenticate(&request)?;
     caller.require(&[Role::Doctor], "Only doctors can set up a doctor profile.")?;
     let profile = NewDoctorProfile::try_from(parse_json::<DoctorProfileRequest>(&request)?)?;
 
-    let now = time::OffsetDateTime::now_utc();
-    let (summary, created) = set_doctor_profile(&deps.store, caller, profile, now).await?;
+    let (trace, delivery) = (trace(&request), deps.delivery());
+    let (summary, created) =
+        set_doctor_profile(&deps.store, &RandomIds, &trace, &delivery, caller, profile).await?;
 
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(status, &summary))

@@ -4,10 +4,12 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::ApiError;
 use shared::app::Deps;
-use shared::appointments::read::{appointment_for, parse_id};
+use shared::appointments::read::{parse_id, read_appointment};
 use shared::appointments::{AppointmentStore, AppointmentView};
 use shared::error::ErrorBody;
-use shared::http::json_response;
+use shared::events::{EventBus, OutboxStore};
+use shared::http::{json_response, trace};
+use shared::ids::RandomIds;
 
 #[utoipa::path(
     get,
@@ -23,14 +25,17 @@ use shared::http::json_response;
         (status = 422, description = "The id is not a positive integer.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: AppointmentStore>(
-    deps: &Deps<S>,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
+where
+    S: AppointmentStore + OutboxStore,
+    B: EventBus,
+{
     let caller = deps.keys.authenticate(&request)?;
     let id = parse_id(request.path_parameters().first("id"))?;
 
-    let appointment = appointment_for(&deps.store, caller, id).await?;
+    let (trace, delivery) = (trace(&request), deps.delivery());
+    let appointment =
+        read_appointment(&deps.store, &RandomIds, &trace, &delivery, caller, id).await?;
 
     Ok(json_response(StatusCode::OK, &AppointmentView::from(appointment)))
 }

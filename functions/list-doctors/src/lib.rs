@@ -31,8 +31,8 @@ use shared::profiles::parse_number;
         (status = 422, description = "A filter is invalid.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: DoctorStore>(
-    deps: &Deps<S>,
+pub async fn handle<S: DoctorStore, B>(
+    deps: &Deps<S, B>,
     request: Request,
 ) -> Result<Response<Body>, ApiError> {
     let caller = deps.keys.authenticate(&request)?;

@@ -5,8 +5,9 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::app::Deps;
 use shared::error::ErrorBody;
-use shared::http::{BodyKind, body_kind, json_response, parse_form, parse_json};
-use shared::ids::SystemClock;
+use shared::events::{EventBus, OutboxStore};
+use shared::http::{BodyKind, body_kind, json_response, parse_form, parse_json, trace};
+use shared::ids::RandomIds;
 use shared::users::UserReader;
 use shared::users::login::{Credentials, LoginForm, LoginJson, TokenResponse, login};
 
@@ -29,10 +30,11 @@ use shared::users::login::{Credentials, LoginForm, LoginJson, TokenResponse, log
         (status = 422, description = "A field is missing.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: UserReader>(
-    deps: &Deps<S>,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
+where
+    S: UserReader + OutboxStore,
+    B: EventBus,
+{
     let credentials: Credentials = match body_kind(&request) {
         BodyKind::Form => parse_form::<LoginForm>(&request)?.into(),
         BodyKind::Json => parse_json::<LoginJson>(&request)?.into(),
@@ -43,7 +45,9 @@ pub async fn handle<S: UserReader>(
         }
     };
 
-    let token = login(&deps.store, &deps.keys, &SystemClock, credentials).await?;
+    let trace = trace(&request);
+    let token =
+        login(&deps.store, &deps.keys, &RandomIds, &trace, &deps.delivery(), credentials).await?;
 
     Ok(json_response(StatusCode::OK, &token))
 }
@@ -51,12 +55,12 @@ pub async fn handle<S: UserReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ids::RandomIds;
+    use shared::events::{RecordingBus, Trace};
     use shared::store::memory::MemoryStore;
     use shared::users::Role;
-    use shared::users::register::{NewUser, RegisterRequest, register};
+    use shared::users::register::{NewUser, RegisterRequest, Registrar, register};
 
-    async fn deps_with_alice() -> Deps<MemoryStore> {
+    async fn deps_with_alice() -> Deps<MemoryStore, RecordingBus> {
         let deps = Deps::in_memory();
         let alice = RegisterRequest {
             username: "alice".into(),
@@ -65,7 +69,11 @@ mod tests {
             role: Role::Patient,
         };
         let new_user = NewUser::try_from(alice).expect("valid");
-        register(&deps.store, &RandomIds, &SystemClock, None, new_user).await.expect("stored");
+        let trace = Trace::new(None, time::OffsetDateTime::now_utc());
+        let registrar = Registrar::Caller(None);
+        register(&deps.store, &RandomIds, &trace, &deps.delivery(), registrar, new_user)
+            .await
+            .expect("stored");
         deps
     }
 

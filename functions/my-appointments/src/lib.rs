@@ -6,6 +6,9 @@ use shared::app::Deps;
 use shared::appointments::read::my_appointments;
 use shared::appointments::{AppointmentStore, AppointmentView, When};
 use shared::error::ErrorBody;
+use shared::events::{EventBus, OutboxStore};
+use shared::http::trace;
+use shared::ids::RandomIds;
 use shared::pagination::{page_request, page_response};
 
 #[utoipa::path(
@@ -28,17 +31,20 @@ use shared::pagination::{page_request, page_response};
         (status = 422, description = "A parameter is invalid.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: AppointmentStore>(
-    deps: &Deps<S>,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
+where
+    S: AppointmentStore + OutboxStore,
+    B: EventBus,
+{
     let caller = deps.keys.authenticate(&request)?;
     let when = parse_when(request.query_string_parameters().first("when"))?;
     let list = format!("appointments/my:{}", when.as_str());
     let (limit, after) = page_request(&request, &deps.cursors, caller.id, &list)?;
 
-    let now = time::OffsetDateTime::now_utc();
-    let page = my_appointments(&deps.store, caller, when, now, limit, after).await?;
+    let (trace, delivery) = (trace(&request), deps.delivery());
+    let page =
+        my_appointments(&deps.store, &RandomIds, &trace, &delivery, caller, when, limit, after)
+            .await?;
 
     let items: Vec<AppointmentView> = page.items.into_iter().map(Into::into).collect();
     Ok(page_response(&request, &deps.cursors, caller.id, &list, &items, page.next))

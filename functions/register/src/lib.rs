@@ -6,9 +6,10 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::app::Deps;
 use shared::error::ErrorBody;
-use shared::http::{json_response, parse_json};
-use shared::ids::{RandomIds, SystemClock};
-use shared::users::register::{NewUser, RegisterRequest, RegisteredUser, register};
+use shared::events::{EventBus, OutboxStore};
+use shared::http::{json_response, parse_json, trace};
+use shared::ids::RandomIds;
+use shared::users::register::{NewUser, RegisterRequest, RegisteredUser, Registrar, register};
 use shared::users::{UserReader, UserWriter};
 
 #[utoipa::path(
@@ -28,14 +29,17 @@ use shared::users::{UserReader, UserWriter};
         (status = 422, description = "A field is missing or invalid.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: UserWriter + UserReader>(
-    deps: &Deps<S>,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
+where
+    S: UserWriter + UserReader + OutboxStore,
+    B: EventBus,
+{
     let caller = deps.keys.authenticate_optional(&request)?;
     let new_user = NewUser::try_from(parse_json::<RegisterRequest>(&request)?)?;
 
-    let user = register(&deps.store, &RandomIds, &SystemClock, caller, new_user).await?;
+    let (trace, registrar) = (trace(&request), Registrar::Caller(caller));
+    let user =
+        register(&deps.store, &RandomIds, &trace, &deps.delivery(), registrar, new_user).await?;
 
     Ok(json_response(StatusCode::CREATED, &user))
 }
@@ -43,10 +47,11 @@ pub async fn handle<S: UserWriter + UserReader>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::events::RecordingBus;
     use shared::store::memory::MemoryStore;
     use shared::users::Role;
 
-    fn deps() -> Deps<MemoryStore> {
+    fn deps() -> Deps<MemoryStore, RecordingBus> {
         Deps::in_memory()
     }
 

@@ -5,7 +5,9 @@ use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::app::Deps;
 use shared::error::ErrorBody;
-use shared::http::json_response;
+use shared::events::{EventBus, OutboxStore};
+use shared::http::{json_response, trace};
+use shared::ids::RandomIds;
 use shared::profiles::patient::{PatientSetup, PatientStore, setup_patient};
 use shared::profiles::{Coordinates, point_from_request};
 use shared::users::UserReader;
@@ -31,16 +33,19 @@ use shared::users::UserReader;
         (status = 422, description = "A coordinate is missing or out of range.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: PatientStore + UserReader>(
-    deps: &Deps<S>,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
+pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
+where
+    S: PatientStore + UserReader + OutboxStore,
+    B: EventBus,
+{
     let caller = deps.keys.authenticate(&request)?;
     caller
         .require(&[shared::users::Role::Patient], "Only patients can set up a patient profile.")?;
     let point = point_from_request(&request)?;
 
-    let setup = setup_patient(&deps.store, caller, point, time::OffsetDateTime::now_utc()).await?;
+    let trace = trace(&request);
+    let setup =
+        setup_patient(&deps.store, &RandomIds, &trace, &deps.delivery(), caller, point).await?;
 
     let status = if setup.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(status, &setup))

@@ -19,8 +19,8 @@ use shared::users::profile::{UserProfile, my_profile};
         (status = 401, description = "Missing, invalid or expired token.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: UserReader>(
-    deps: &Deps<S>,
+pub async fn handle<S: UserReader, B>(
+    deps: &Deps<S, B>,
     request: Request,
 ) -> Result<Response<Body>, ApiError> {
     let caller = deps.keys.authenticate(&request)?;

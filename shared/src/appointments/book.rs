@@ -12,6 +12,9 @@ use super::{
 };
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
+use crate::events::{
+    Action, AppointmentFacts, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace,
+};
 use crate::ids::IdGen;
 use crate::profiles::doctor::DoctorStore;
 use crate::profiles::patient::PatientStore;
@@ -76,16 +79,22 @@ fn parse_datetime(raw: &str) -> Option<OffsetDateTime> {
 
 /// Books the caller with a doctor. The patient's profile gives the cell; the doctor must have a
 /// profile. DynamoDB refuses a second appointment in the same slot for either of them.
-pub async fn book(
-    store: &(impl AppointmentStore + PatientStore + DoctorStore),
+#[allow(clippy::too_many_arguments, reason = "each is a distinct input of the booking")]
+pub async fn book<S, B>(
+    store: &S,
     ids: &impl IdGen,
+    trace: &Trace,
+    delivery: &Delivery<'_, B, S>,
     caller: AuthedUser,
     request: BookingRequest,
     duration_minutes: u32,
-    now: OffsetDateTime,
-) -> Result<AppointmentView, ApiError> {
+) -> Result<AppointmentView, ApiError>
+where
+    S: AppointmentStore + PatientStore + DoctorStore + OutboxStore,
+    B: EventBus,
+{
     caller.require(&[Role::Patient], "Only patients can book appointments.")?;
-    let start = SlotStart::parse(&request.datetime, duration_minutes, now)?;
+    let start = SlotStart::parse(&request.datetime, duration_minutes, trace.now)?;
     let doctor_id = UserId::new(request.doctor_id);
 
     let (patient, doctor) = tokio::try_join!(store.patient(caller.id), store.doctor(doctor_id))?;
@@ -107,12 +116,14 @@ pub async fn book(
         duration_minutes,
         status: Status::Scheduled,
         cell: patient.cell,
-        created_at: now,
+        created_at: trace.now,
     };
     for attempt in 1..=WRITE_ATTEMPTS {
-        match store.book(&appointment).await {
+        let event = appointment_event(ids, trace, caller, Action::CreateAppointment, &appointment);
+        match store.book(&appointment, &event).await {
             Ok(()) => {
                 tracing::info!(appointment_id = %appointment.id, "appointment booked");
+                delivery.after_commit(event).await;
                 return Ok(appointment.into());
             }
             Err(BookingConflict::DoctorBusy) => {
@@ -134,6 +145,26 @@ pub async fn book(
         }
     }
     Err(ApiError::Busy)
+}
+
+/// The event of a change to an appointment, with what analytics needs to count it.
+pub(super) fn appointment_event(
+    ids: &impl IdGen,
+    trace: &Trace,
+    caller: AuthedUser,
+    action: Action,
+    a: &Appointment,
+) -> DomainEvent {
+    let facts = AppointmentFacts {
+        doctor_id: a.doctor_id,
+        patient_id: a.patient_id,
+        h3_index: a.cell,
+        appointment_time: a.start,
+        status: a.status,
+    };
+    let entity = Some(a.id.to_string());
+    DomainEvent::new(ids, trace, Some(caller.into()), action, EntityType::Appointment, entity)
+        .with_appointment(facts)
 }
 
 fn doctor_not_found() -> ApiError {

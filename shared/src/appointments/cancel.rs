@@ -2,32 +2,43 @@
 
 use std::time::Duration;
 
-use time::OffsetDateTime;
-
+use super::book::appointment_event;
 use super::read::appointment_for;
 use super::{AppointmentId, AppointmentStore, AppointmentView, CancelConflict, Status};
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
+use crate::events::{Action, Delivery, EventBus, OutboxStore, Trace};
+use crate::ids::IdGen;
 
 const WRITE_ATTEMPTS: u32 = 4;
 
 /// Cancels a scheduled appointment; both slot items are deleted in the same transaction, so the
 /// slot can be booked again.
-pub async fn cancel(
-    store: &impl AppointmentStore,
+pub async fn cancel<S, B>(
+    store: &S,
+    ids: &impl IdGen,
+    trace: &Trace,
+    delivery: &Delivery<'_, B, S>,
     caller: AuthedUser,
     id: AppointmentId,
-    now: OffsetDateTime,
-) -> Result<AppointmentView, ApiError> {
+) -> Result<AppointmentView, ApiError>
+where
+    S: AppointmentStore + OutboxStore,
+    B: EventBus,
+{
     let mut appointment = appointment_for(store, caller, id).await?;
     if appointment.status != Status::Scheduled {
         return Err(already_cancelled());
     }
 
+    let mut cancelled = appointment.clone();
+    cancelled.status = Status::Cancelled;
     for attempt in 1..=WRITE_ATTEMPTS {
-        match store.cancel(&appointment, caller.id, now).await {
+        let event = appointment_event(ids, trace, caller, Action::CancelAppointment, &cancelled);
+        match store.cancel(&appointment, caller.id, trace.now, &event).await {
             Ok(()) => {
                 tracing::info!(appointment_id = %id, "appointment cancelled");
+                delivery.after_commit(event).await;
                 appointment.status = Status::Cancelled;
                 return Ok(appointment.into());
             }

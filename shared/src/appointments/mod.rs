@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::events::DomainEvent;
 use crate::geo::Cell;
 use crate::pagination::{Page, Position};
 use crate::users::UserId;
@@ -166,6 +167,7 @@ pub trait AppointmentStore: Send + Sync {
     fn book(
         &self,
         appointment: &Appointment,
+        event: &DomainEvent,
     ) -> impl Future<Output = Result<(), BookingConflict>> + Send;
 
     fn appointment(
@@ -179,6 +181,7 @@ pub trait AppointmentStore: Send + Sync {
         appointment: &Appointment,
         by: UserId,
         at: OffsetDateTime,
+        event: &DomainEvent,
     ) -> impl Future<Output = Result<(), CancelConflict>> + Send;
 
     /// A party's appointments by start time: ascending, or descending for `Past`.

@@ -1,22 +1,30 @@
 //! `GET /appointments/my` and `GET /appointments/{id}`.
 
-use time::OffsetDateTime;
-
 use super::{Appointment, AppointmentId, AppointmentStore, Party, When};
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
+use crate::events::{Action, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace};
+use crate::ids::IdGen;
 use crate::pagination::{Page, Position};
 use crate::users::Role;
 
-/// The caller's appointments: a patient's bookings or a doctor's schedule.
-pub async fn my_appointments(
-    store: &impl AppointmentStore,
+/// The caller's appointments: a patient's bookings or a doctor's schedule. A doctor reading
+/// patients' appointments is published as a read of health data.
+#[allow(clippy::too_many_arguments, reason = "each is a distinct input of the read")]
+pub async fn my_appointments<S, B>(
+    store: &S,
+    ids: &impl IdGen,
+    trace: &Trace,
+    delivery: &Delivery<'_, B, S>,
     caller: AuthedUser,
     when: When,
-    now: OffsetDateTime,
     limit: u32,
     after: Option<Position>,
-) -> Result<Page<Appointment>, ApiError> {
+) -> Result<Page<Appointment>, ApiError>
+where
+    S: AppointmentStore + OutboxStore,
+    B: EventBus,
+{
     let party = match caller.role {
         Role::Patient => Party::Patient(caller.id),
         Role::Doctor => Party::Doctor(caller.id),
@@ -26,7 +34,53 @@ pub async fn my_appointments(
             ));
         }
     };
-    Ok(store.appointments_of(party, when, now, limit, after).await?)
+    let page = store.appointments_of(party, when, trace.now, limit, after).await?;
+    if caller.role == Role::Doctor {
+        let read = health_data_read(ids, trace, caller, EntityType::Appointment, None);
+        delivery.standalone(read).await;
+    }
+    Ok(page)
+}
+
+/// One appointment for its patient or doctor; the doctor's read is published.
+pub async fn read_appointment<S, B>(
+    store: &S,
+    ids: &impl IdGen,
+    trace: &Trace,
+    delivery: &Delivery<'_, B, S>,
+    caller: AuthedUser,
+    id: AppointmentId,
+) -> Result<Appointment, ApiError>
+where
+    S: AppointmentStore + OutboxStore,
+    B: EventBus,
+{
+    let appointment = appointment_for(store, caller, id).await?;
+    if caller.role == Role::Doctor {
+        let entity = Some(id.to_string());
+        delivery
+            .standalone(health_data_read(ids, trace, caller, EntityType::Appointment, entity))
+            .await;
+    }
+    Ok(appointment)
+}
+
+/// The event of a Doctor or an Admin reading health data.
+pub fn health_data_read(
+    ids: &impl IdGen,
+    trace: &Trace,
+    reader: AuthedUser,
+    entity_type: EntityType,
+    entity_id: Option<String>,
+) -> DomainEvent {
+    DomainEvent::new(
+        ids,
+        trace,
+        Some(reader.into()),
+        Action::ReadHealthData,
+        entity_type,
+        entity_id,
+    )
 }
 
 /// One appointment, for its patient or its doctor only.

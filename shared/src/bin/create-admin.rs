@@ -1,18 +1,18 @@
 //! Creates an Admin account directly in the table: the only way to get the first Admin, since
 //! the public endpoint creates Patients only. Reads `ADMIN_EMAIL`, `ADMIN_PASSWORD` and an
 //! optional `ADMIN_USERNAME` from the environment (never from the command line, where other
-//! users of the machine could read them), `TABLE_NAME`, and the standard AWS settings (region,
-//! credentials, and `AWS_ENDPOINT_URL` for the emulator). It signs nothing, so it needs no
-//! `SECRET_KEY`.
+//! users of the machine could read them), `TABLE_NAME`, `EVENT_BUS_NAME` (default `clinic`),
+//! and the standard AWS settings (region, credentials, and `AWS_ENDPOINT_URL` for the
+//! emulator). It signs nothing, so it needs no `SECRET_KEY`. The creation is published like any
+//! other registration, so it appears in the audit trail.
 
 use std::process::ExitCode;
 
 use shared::ApiError;
-use shared::auth::AuthedUser;
-use shared::ids::{RandomIds, SystemClock};
-use shared::store::DynamoStore;
-use shared::users::register::{NewUser, RegisterRequest, register};
-use shared::users::{Role, UserId};
+use shared::events::{Delivery, Trace};
+use shared::ids::RandomIds;
+use shared::users::Role;
+use shared::users::register::{NewUser, RegisterRequest, Registrar, register};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -45,12 +45,12 @@ async fn run() -> Result<String, String> {
     };
     let new_user = NewUser::try_from(request).map_err(|e| describe(&e))?;
     let table = var("TABLE_NAME")?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let bus_name = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "clinic".to_owned());
+    let (store, bus) = shared::app::clients(&table, &bus_name).await;
 
-    // The operator running this command acts as the Admin who creates the account.
-    let operator = AuthedUser { id: UserId::new(0), role: Role::Admin };
-    let created = register(&store, &RandomIds, &SystemClock, Some(operator), new_user)
+    let trace = Trace::new(None, time::OffsetDateTime::now_utc());
+    let delivery = Delivery { bus: &bus, outbox: &store };
+    let created = register(&store, &RandomIds, &trace, &delivery, Registrar::Operator, new_user)
         .await
         .map_err(|e| describe(&ApiError::from(e)))?;
     Ok(format!("Admin {} created with id {}", created.email, created.id))

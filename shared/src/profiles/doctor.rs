@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthedUser;
 use crate::error::{ApiError, FieldError};
+use crate::events::{Action, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace};
 use crate::geo::{Cell, GeoPoint};
+use crate::ids::IdGen;
 use crate::pagination::{Page, Position};
 use crate::users::{Role, UserId, UserReader};
 
@@ -110,10 +112,12 @@ pub struct DoctorFilter {
 
 /// Stores and finds doctor profiles.
 pub trait DoctorStore: Send + Sync {
-    /// Creates or replaces the profile; answers whether one existed before.
+    /// Creates or replaces the profile and moves its locator, with `event` in the outbox, in
+    /// one transaction; answers whether one existed before.
     fn put_doctor(
         &self,
         profile: &DoctorProfile,
+        event: &DomainEvent,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
 
     fn doctor(
@@ -137,12 +141,18 @@ pub trait DoctorStore: Send + Sync {
 }
 
 /// Creates or moves the caller's practice.
-pub async fn set_doctor_profile(
-    store: &(impl DoctorStore + UserReader),
+pub async fn set_doctor_profile<S, B>(
+    store: &S,
+    ids: &impl IdGen,
+    trace: &Trace,
+    delivery: &Delivery<'_, B, S>,
     caller: AuthedUser,
     request: NewDoctorProfile,
-    now: OffsetDateTime,
-) -> Result<(DoctorSummary, bool), ApiError> {
+) -> Result<(DoctorSummary, bool), ApiError>
+where
+    S: DoctorStore + UserReader + OutboxStore,
+    B: EventBus,
+{
     caller.require(&[Role::Doctor], "Only doctors can set up a doctor profile.")?;
     let user = store.user_by_id(caller.id).await?.ok_or_else(|| {
         ApiError::Unauthorized("The account behind this token no longer exists.".into())
@@ -153,9 +163,20 @@ pub async fn set_doctor_profile(
         username: user.username,
         specialization: request.specialization,
         cell: request.point.cell(),
-        updated_at: now,
+        updated_at: trace.now,
     };
-    let existed = store.put_doctor(&profile).await?;
+    let entity = Some(caller.id.to_string());
+    let event = DomainEvent::new(
+        ids,
+        trace,
+        Some(caller.into()),
+        Action::SetupDoctor,
+        EntityType::DoctorProfile,
+        entity,
+    )
+    .with_cell(profile.cell);
+    let existed = store.put_doctor(&profile, &event).await?;
+    delivery.after_commit(event).await;
 
     tracing::info!(user_id = %caller.id, moved = existed, "doctor profile set");
     Ok((DoctorSummary::from(&profile), !existed))

@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
+use crate::events::{Action, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace};
 use crate::geo::{Cell, GeoPoint};
+use crate::ids::IdGen;
 use crate::users::{Role, UserId, UserReader};
 
 /// A patient's stored place.
@@ -22,10 +24,12 @@ pub struct PatientProfile {
 
 /// Stores and reads patient profiles.
 pub trait PatientStore: Send + Sync {
-    /// Creates or replaces the profile; answers whether one existed before.
+    /// Creates or replaces the profile, with `event` in the outbox, in one transaction;
+    /// answers whether one existed before.
     fn put_patient(
         &self,
         profile: &PatientProfile,
+        event: &DomainEvent,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
 
     fn patient(
@@ -48,12 +52,18 @@ pub struct PatientSetup {
 
 /// Creates or moves the caller's patient profile. Appointments already booked keep the cell
 /// they were booked from: they record where demand came from at the time.
-pub async fn setup_patient(
-    store: &(impl PatientStore + UserReader),
+pub async fn setup_patient<S, B>(
+    store: &S,
+    ids: &impl IdGen,
+    trace: &Trace,
+    delivery: &Delivery<'_, B, S>,
     caller: AuthedUser,
     point: GeoPoint,
-    now: OffsetDateTime,
-) -> Result<PatientSetup, ApiError> {
+) -> Result<PatientSetup, ApiError>
+where
+    S: PatientStore + UserReader + OutboxStore,
+    B: EventBus,
+{
     caller.require(&[Role::Patient], "Only patients can set up a patient profile.")?;
     let user = store.user_by_id(caller.id).await?.ok_or_else(|| {
         ApiError::Unauthorized("The account behind this token no longer exists.".into())
@@ -63,9 +73,20 @@ pub async fn setup_patient(
         user_id: user.id,
         username: user.username,
         cell: point.cell(),
-        updated_at: now,
+        updated_at: trace.now,
     };
-    let existed = store.put_patient(&profile).await?;
+    let entity = Some(caller.id.to_string());
+    let event = DomainEvent::new(
+        ids,
+        trace,
+        Some(caller.into()),
+        Action::SetupPatient,
+        EntityType::PatientProfile,
+        entity,
+    )
+    .with_cell(profile.cell);
+    let existed = store.put_patient(&profile, &event).await?;
+    delivery.after_commit(event).await;
 
     tracing::info!(user_id = %caller.id, moved = existed, "patient profile set");
     Ok(PatientSetup {

@@ -17,6 +17,7 @@ use crate::appointments::{
     Appointment, AppointmentId, AppointmentStore, BookingConflict, CancelConflict, Party, Status,
     When,
 };
+use crate::events::DomainEvent;
 use crate::geo::Cell;
 use crate::pagination::{Page, Position};
 use crate::users::UserId;
@@ -127,7 +128,7 @@ impl DynamoStore {
 }
 
 impl AppointmentStore for DynamoStore {
-    async fn book(&self, a: &Appointment) -> Result<(), BookingConflict> {
+    async fn book(&self, a: &Appointment, event: &DomainEvent) -> Result<(), BookingConflict> {
         let doctor_exists = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(a.doctor_id), DOCTOR_SK)))
@@ -148,6 +149,7 @@ impl AppointmentStore for DynamoStore {
             self.put_new(slot(patient_slot_pk(a.patient_id, a.start)))?,
             self.put_new(pointer)?,
             self.put_new(item)?,
+            self.outbox_put(event)?,
         ];
 
         let result =
@@ -189,6 +191,7 @@ impl AppointmentStore for DynamoStore {
         a: &Appointment,
         by: UserId,
         at: OffsetDateTime,
+        event: &DomainEvent,
     ) -> Result<(), CancelConflict> {
         let update = Update::builder()
             .table_name(&self.table)
@@ -206,6 +209,7 @@ impl AppointmentStore for DynamoStore {
             TransactWriteItem::builder().update(update).build(),
             self.delete_slot(doctor_slot_pk(a.doctor_id, a.start), a.id)?,
             self.delete_slot(patient_slot_pk(a.patient_id, a.start), a.id)?,
+            self.outbox_put(event)?,
         ];
 
         let result =
@@ -314,14 +318,16 @@ mod tests {
             (&["None", "TransactionConflict", "None", "None", "None"], "contended"),
         ];
         for (codes, expected) in cases {
-            let got = match cancelled_with(codes).book(&appointment()).await {
-                Err(BookingConflict::DoctorGone) => "doctor gone",
-                Err(BookingConflict::DoctorBusy) => "doctor busy",
-                Err(BookingConflict::PatientBusy) => "patient busy",
-                Err(BookingConflict::IdTaken) => "id taken",
-                Err(BookingConflict::Contended) => "contended",
-                other => panic!("{codes:?}: {other:?}"),
-            };
+            let got =
+                match cancelled_with(codes).book(&appointment(), &crate::events::any_event()).await
+                {
+                    Err(BookingConflict::DoctorGone) => "doctor gone",
+                    Err(BookingConflict::DoctorBusy) => "doctor busy",
+                    Err(BookingConflict::PatientBusy) => "patient busy",
+                    Err(BookingConflict::IdTaken) => "id taken",
+                    Err(BookingConflict::Contended) => "contended",
+                    other => panic!("{codes:?}: {other:?}"),
+                };
             assert_eq!(got, expected, "{codes:?}");
         }
     }
@@ -330,7 +336,9 @@ mod tests {
     async fn a_cancellation_of_a_cancelled_appointment_is_not_scheduled() {
         let store = cancelled_with(&["ConditionalCheckFailed", "None", "None"]);
 
-        let result = store.cancel(&appointment(), UserId::new(3), appointment().created_at).await;
+        let event = crate::events::any_event();
+        let result =
+            store.cancel(&appointment(), UserId::new(3), appointment().created_at, &event).await;
 
         assert!(matches!(result, Err(CancelConflict::NotScheduled)), "{result:?}");
     }

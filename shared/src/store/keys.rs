@@ -105,3 +105,39 @@ pub fn doctor_slot_pk(id: UserId, start: OffsetDateTime) -> String {
 pub fn patient_slot_pk(id: UserId, start: OffsetDateTime) -> String {
     format!("SLOT#PATIENT#{id}#{}", key_time(start))
 }
+
+/// The outbox is spread over a few partitions so that a burst of writes has no hot key.
+pub const OUTBOX_SHARDS: u64 = 4;
+
+pub fn outbox_pk(shard: u64) -> String {
+    format!("OUTBOX#{shard}")
+}
+
+pub fn outbox_sk(occurred_at: OffsetDateTime, event_id: u64) -> String {
+    format!("{}#{event_id}", key_time(occurred_at))
+}
+
+/// The partition of a month's audit records (`2026-12`).
+pub fn audit_month_pk(month: &str) -> String {
+    format!("AUDIT#{month}")
+}
+
+pub fn month_of(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}", t.year(), u8::from(t.month()))
+}
+
+/// Audit records sort by time, then by event id (fixed width, so text order is number order).
+pub fn audit_sk(t: OffsetDateTime, event_id: u64) -> String {
+    format!("{}#{event_id:016}", key_time(t))
+}
+
+/// `gsi1` partition of one user's audit records.
+pub fn audit_user_pk(id: UserId) -> String {
+    format!("AUDIT_USER#{id}")
+}
+
+/// `gsi2` partition of one action's audit records.
+pub fn audit_action_pk(action: &str) -> String {
+    format!("AUDIT_ACTION#{action}")
+}

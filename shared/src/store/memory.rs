@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::events::{DomainEvent, OutboxStore};
 use crate::users::{CreateUserError, User, UserId, UserReader, UserWriter, Username};
 
 #[derive(Debug, Default)]
@@ -16,6 +17,7 @@ struct State {
     users: HashMap<UserId, User>,
     emails: HashMap<String, UserId>,
     usernames: HashMap<String, UserId>,
+    outbox: Vec<DomainEvent>,
 }
 
 impl MemoryStore {
@@ -27,7 +29,7 @@ impl MemoryStore {
 }
 
 impl UserWriter for MemoryStore {
-    async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
+    async fn create_user(&self, user: &User, event: &DomainEvent) -> Result<(), CreateUserError> {
         let username = Username::parse(&user.username)
             .map_err(|e| anyhow::anyhow!("invalid username: {}", e.message))?
             .unique_key();
@@ -44,6 +46,7 @@ impl UserWriter for MemoryStore {
         state.emails.insert(user.email.clone(), user.id);
         state.usernames.insert(username, user.id);
         state.users.insert(user.id, user.clone());
+        state.outbox.push(event.clone());
         Ok(())
     }
 }
@@ -59,12 +62,35 @@ impl UserReader for MemoryStore {
     }
 }
 
-impl crate::app::Deps<MemoryStore> {
-    /// Dependencies for handler tests: an empty in-memory store and the local development key.
+impl OutboxStore for MemoryStore {
+    async fn keep(&self, event: &DomainEvent) -> anyhow::Result<()> {
+        self.state().outbox.push(event.clone());
+        Ok(())
+    }
+
+    async fn clear(&self, event: &DomainEvent) -> anyhow::Result<()> {
+        self.state().outbox.retain(|e| e.id() != event.id());
+        Ok(())
+    }
+
+    async fn pending(
+        &self,
+        before: time::OffsetDateTime,
+        limit: u32,
+    ) -> anyhow::Result<Vec<DomainEvent>> {
+        let state = self.state();
+        let due = state.outbox.iter().filter(|e| e.detail.occurred_at < before);
+        Ok(due.take(limit as usize).cloned().collect())
+    }
+}
+
+impl crate::app::Deps<MemoryStore, crate::events::RecordingBus> {
+    /// Dependencies for handler tests: an empty in-memory store, a recording bus and the local
+    /// development key.
     pub fn in_memory() -> Self {
         let config = crate::Config::from_lookup(|key| (key == "APP_ENV").then(|| "local".into()))
             .unwrap_or_else(|e| unreachable!("the local configuration is valid: {e}"));
-        Self::with_store(MemoryStore::default(), &config)
+        Self::with_parts(MemoryStore::default(), crate::events::RecordingBus::default(), &config)
             .unwrap_or_else(|e| unreachable!("the development key is valid: {e}"))
     }
 }

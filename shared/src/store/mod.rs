@@ -2,8 +2,10 @@
 //! `gsi2`). `ARCHITECTURE.md` lists every item kind and the access pattern it serves.
 
 mod appointments;
+mod audit;
 mod keys;
 pub mod memory;
+mod outbox;
 mod profiles;
 mod users;
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -13,6 +13,7 @@ use super::keys::{
     doctors_by_specialization_pk, doctors_near_pk, user_pk,
 };
 use super::{DynamoStore, Item, position_from_key, start_key};
+use crate::events::DomainEvent;
 use crate::geo::{Cell, NEARBY_PARTITION};
 use crate::pagination::{Page, Position};
 use crate::profiles::doctor::{DoctorProfile, DoctorStore};
@@ -106,25 +107,38 @@ fn doctor_from(
 }
 
 impl PatientStore for DynamoStore {
-    async fn put_patient(&self, profile: &PatientProfile) -> anyhow::Result<bool> {
-        let item = PatientItem {
+    async fn put_patient(
+        &self,
+        profile: &PatientProfile,
+        event: &DomainEvent,
+    ) -> anyhow::Result<bool> {
+        let item: super::Item = serde_dynamo::to_item(PatientItem {
             pk: user_pk(profile.user_id),
             sk: PATIENT_SK.to_owned(),
             user_id: profile.user_id.get(),
             username: profile.username.clone(),
             cell: profile.cell,
             updated_at: profile.updated_at,
-        };
-        let output = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item)?))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .context("Failed to store a patient profile")?;
-        Ok(output.attributes.is_some_and(|old| !old.is_empty()))
+        })?;
+        // First as a creation; if a profile exists, as a replacement. Either way the profile
+        // and its event are written together.
+        for (condition, existed) in [(Some("attribute_not_exists(pk)"), false), (None, true)] {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build()?;
+            let items =
+                vec![TransactWriteItem::builder().put(put).build(), self.outbox_put(event)?];
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(existed),
+                Err(error) if condition.is_some() && super::is_cancelled(&error) => continue,
+                Err(error) => {
+                    return Err(anyhow::Error::new(error).context("Failed to store a patient"));
+                }
+            }
+        }
+        anyhow::bail!("a patient profile could be neither created nor replaced")
     }
 
     async fn patient(&self, id: UserId) -> anyhow::Result<Option<PatientProfile>> {
@@ -142,10 +156,14 @@ impl PatientStore for DynamoStore {
 }
 
 impl DoctorStore for DynamoStore {
-    async fn put_doctor(&self, profile: &DoctorProfile) -> anyhow::Result<bool> {
+    async fn put_doctor(
+        &self,
+        profile: &DoctorProfile,
+        event: &DomainEvent,
+    ) -> anyhow::Result<bool> {
         for _ in 0..PROFILE_ATTEMPTS {
             let old = self.doctor(profile.user_id).await?;
-            if self.replace_doctor(profile, old.as_ref()).await? {
+            if self.replace_doctor(profile, old.as_ref(), event).await? {
                 return Ok(old.is_some());
             }
         }
@@ -216,6 +234,7 @@ impl DynamoStore {
         &self,
         profile: &DoctorProfile,
         old: Option<&DoctorProfile>,
+        event: &DomainEvent,
     ) -> anyhow::Result<bool> {
         let mut put_profile = Put::builder()
             .table_name(&self.table)
@@ -248,6 +267,7 @@ impl DynamoStore {
             .set_item(Some(serde_dynamo::to_item(new_locator)?))
             .build()?;
         items.push(TransactWriteItem::builder().put(put_locator).build());
+        items.push(self.outbox_put(event)?);
 
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(true),

@@ -10,6 +10,7 @@ use super::DynamoStore;
 use super::keys::{
     EMAIL_SK, USER_SK, USERNAME_SK, email_pk, user_pk, username_pk, users_by_role_pk,
 };
+use crate::events::DomainEvent;
 use crate::users::{
     CreateUserError, Role, User, UserId, UserReader, UserStatus, UserWriter, Username,
 };
@@ -76,7 +77,7 @@ impl From<UserItem> for User {
 }
 
 impl UserWriter for DynamoStore {
-    async fn create_user(&self, user: &User) -> Result<(), CreateUserError> {
+    async fn create_user(&self, user: &User, event: &DomainEvent) -> Result<(), CreateUserError> {
         // The username was validated before it became part of `User`.
         let username_key = Username::parse(&user.username)
             .map(|u| u.unique_key())
@@ -87,6 +88,7 @@ impl UserWriter for DynamoStore {
             self.put_new(UserItem::from(user))?,
             self.put_new(claim(email_pk(&user.email), EMAIL_SK))?,
             self.put_new(claim(username_pk(&username_key), USERNAME_SK))?,
+            self.outbox_put(event)?,
         ];
 
         let result =
@@ -190,7 +192,10 @@ mod tests {
             .then_error(move || clone_error(&error));
         let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&rule]);
         let store = DynamoStore::new(client, "clinic");
-        store.create_user(&user()).await.expect_err("the mock fails the write")
+        store
+            .create_user(&user(), &crate::events::any_event())
+            .await
+            .expect_err("the mock fails the write")
     }
 
     fn clone_error(error: &TransactWriteItemsError) -> TransactWriteItemsError {

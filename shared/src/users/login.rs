@@ -8,7 +8,10 @@ use utoipa::ToSchema;
 use super::{Email, UserReader, UserStatus, normalise_password};
 use crate::auth::JwtKeys;
 use crate::error::ApiError;
-use crate::ids::Clock;
+use crate::events::{
+    Action, Actor, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace,
+};
+use crate::ids::IdGen;
 use crate::password;
 
 /// The OAuth2 password form. `username` holds the email; the other OAuth2 fields
@@ -89,13 +92,20 @@ impl From<LoginError> for ApiError {
 }
 
 /// Verifies the credentials and issues a token. An unknown email costs the same password
-/// verification as a known one, so neither the answer nor its timing tells them apart.
-pub async fn login(
-    store: &impl UserReader,
+/// verification as a known one, so neither the answer nor its timing tells them apart. Both
+/// outcomes are published as events (a failure names the account when the email has one).
+pub async fn login<S, B>(
+    store: &S,
     keys: &JwtKeys,
-    clock: &impl Clock,
+    ids: &impl IdGen,
+    trace: &Trace,
+    delivery: &Delivery<'_, B, S>,
     credentials: Credentials,
-) -> Result<TokenResponse, LoginError> {
+) -> Result<TokenResponse, LoginError>
+where
+    S: UserReader + OutboxStore,
+    B: EventBus,
+{
     // An address that could not have registered is looked up nowhere, but costs the same.
     let user = match Email::parse(&credentials.email) {
         Ok(email) => store.user_by_email(email.as_str()).await?,
@@ -106,14 +116,23 @@ pub async fn login(
     let password_ok = password::verify(credentials.password, stored_hash).await?;
     let user = match user {
         Some(user) if password_ok && user.status == UserStatus::Active => user,
-        _ => {
+        other => {
             info!("login refused");
+            let account = other.map(|u| u.id.to_string());
+            let event =
+                DomainEvent::new(ids, trace, None, Action::LoginFailure, EntityType::User, account);
+            delivery.standalone(event.failed()).await;
             return Err(LoginError::InvalidCredentials);
         }
     };
 
-    let token = keys.issue(user.id, user.role, clock.now())?;
+    let token = keys.issue(user.id, user.role, trace.now)?;
     info!(user_id = %user.id, role = user.role.as_str(), "login succeeded");
+    let actor = Actor { user_id: user.id, role: user.role };
+    let entity = Some(user.id.to_string());
+    let event =
+        DomainEvent::new(ids, trace, Some(actor), Action::LoginSuccess, EntityType::User, entity);
+    delivery.standalone(event).await;
     Ok(TokenResponse {
         access_token: token.access_token,
         token_type: "bearer",

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::events::DomainEvent;
+
 pub use fields::{
     Email, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, NewPassword, Username, normalise_password,
 };
@@ -122,7 +124,12 @@ pub enum CreateUserError {
 
 /// Stores new accounts, enforcing unique ids, emails and usernames in one transaction.
 pub trait UserWriter: Send + Sync {
-    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), CreateUserError>> + Send;
+    /// Stores the user with `event` in the outbox, in one transaction.
+    fn create_user(
+        &self,
+        user: &User,
+        event: &DomainEvent,
+    ) -> impl Future<Output = Result<(), CreateUserError>> + Send;
 }
 
 /// Reads accounts with strongly consistent reads.

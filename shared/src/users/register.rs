@@ -12,7 +12,10 @@ use super::{
 };
 use crate::auth::AuthedUser;
 use crate::error::{ApiError, FieldError};
-use crate::ids::{Clock, IdGen};
+use crate::events::{
+    Action, Actor, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace,
+};
+use crate::ids::IdGen;
 use crate::password;
 
 /// How often a contended or colliding write is tried before giving up.
@@ -104,16 +107,38 @@ impl From<RegisterError> for ApiError {
     }
 }
 
+/// Who is creating an account.
+#[derive(Debug, Clone, Copy)]
+pub enum Registrar {
+    /// A request to the API, with the caller's token if it sent one.
+    Caller(Option<AuthedUser>),
+    /// An operator with direct access to the table (the `create-admin` command).
+    Operator,
+}
+
 /// Checks who may create the account, hashes the password, and stores the user with its email
-/// and username reserved in one transaction.
-pub async fn register(
-    store: &(impl UserWriter + UserReader),
+/// and username reserved and its event in the outbox, in one transaction; then publishes it.
+pub async fn register<S, B>(
+    store: &S,
     ids: &impl IdGen,
-    clock: &impl Clock,
-    caller: Option<AuthedUser>,
+    trace: &Trace,
+    delivery: &Delivery<'_, B, S>,
+    registrar: Registrar,
     new_user: NewUser,
-) -> Result<RegisteredUser, RegisterError> {
-    if new_user.role != Role::Patient && !is_active_admin(store, caller).await? {
+) -> Result<RegisteredUser, RegisterError>
+where
+    S: UserWriter + UserReader + OutboxStore,
+    B: EventBus,
+{
+    let caller = match registrar {
+        Registrar::Caller(caller) => caller,
+        Registrar::Operator => None,
+    };
+    let privileged = match registrar {
+        Registrar::Operator => true,
+        Registrar::Caller(caller) => is_active_admin(store, caller).await?,
+    };
+    if new_user.role != Role::Patient && !privileged {
         return Err(RegisterError::RoleNeedsAdmin);
     }
 
@@ -125,12 +150,22 @@ pub async fn register(
         role: new_user.role,
         status: UserStatus::Active,
         password_hash,
-        created_at: clock.now(),
+        created_at: trace.now,
     };
+    let actor = caller.map(Actor::from);
     for attempt in 1..=WRITE_ATTEMPTS {
-        match store.create_user(&user).await {
+        let event = DomainEvent::new(
+            ids,
+            trace,
+            actor,
+            Action::RegisterUser,
+            EntityType::User,
+            Some(user.id.to_string()),
+        );
+        match store.create_user(&user, &event).await {
             Ok(()) => {
                 info!(user_id = %user.id, role = user.role.as_str(), "user registered");
+                delivery.after_commit(event).await;
                 return Ok(RegisteredUser {
                     message: "User registered successfully",
                     id: user.id,

@@ -1,0 +1,16 @@
+use lambda_http::lambda_runtime::{run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let (store, _bus) = shared::app::clients_from_env().await;
+
+    run(service_fn(|event| async {
+        let result = audit_recorder::handle(&store, event).await;
+        if let Err(error) = &result {
+            tracing::error!(error = %error, cause = ?std::error::Error::source(error), "not recorded");
+        }
+        result
+    }))
+    .await
+}

@@ -1,0 +1,15 @@
+use lambda_http::lambda_runtime::{LambdaEvent, run, service_fn};
+use shared::events::Delivery;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let (store, bus) = shared::app::clients_from_env().await;
+    let delivery = Delivery { bus: &bus, outbox: &store };
+
+    run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
+        let report = redrive_outbox::handle(&delivery, time::OffsetDateTime::now_utc()).await;
+        report.map_err(lambda_http::Error::from)
+    }))
+    .await
+}
