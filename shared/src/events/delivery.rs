@@ -216,4 +216,54 @@ mod tests {
         assert_eq!(report.unwrap(), RedriveReport { published: 0, still_pending: 3 });
         assert_eq!(outbox.0.lock().unwrap().len(), 3);
     }
+
+    /// Through the real EventBridge client, with the SDK's mock transport: an outage (service
+    /// errors that outlast the SDK's own retries), then entries refused inside a 200, then
+    /// recovery. The event that finally goes out is the one that was built, field for field.
+    #[tokio::test]
+    async fn through_the_sdk_an_outage_then_partial_failures_still_publish_the_event_as_built() {
+        use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsOutput};
+        use aws_sdk_eventbridge::types::PutEventsResultEntry;
+        use aws_sdk_eventbridge::types::error::InternalException;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        let event = event();
+        let expected = serde_json::to_string(&event.detail).unwrap();
+        let outage = mock!(aws_sdk_eventbridge::Client::put_events)
+            .sequence()
+            .error(|| PutEventsError::InternalException(InternalException::builder().build()))
+            .times(3)
+            .build();
+        let refused = mock!(aws_sdk_eventbridge::Client::put_events).then_output(|| {
+            let entry = PutEventsResultEntry::builder().error_code("ThrottlingException").build();
+            PutEventsOutput::builder().failed_entry_count(1).entries(entry).build()
+        });
+        let accepted = mock!(aws_sdk_eventbridge::Client::put_events)
+            .match_requests(move |r| {
+                r.entries().len() == 1 && r.entries()[0].detail() == Some(expected.as_str())
+            })
+            .then_output(|| {
+                let entry = PutEventsResultEntry::builder().event_id("eb-1").build();
+                PutEventsOutput::builder().entries(entry).build()
+            });
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::Sequential,
+            [&outage, &refused, &refused, &accepted]
+        );
+        let bus = crate::events::EventBridgeBus::new(client, "clinic");
+        let outbox = MemoryOutbox::default();
+        outbox.keep(&event).await.unwrap();
+        let delivery = Delivery { bus: &bus, outbox: &outbox };
+
+        delivery.after_commit(event.clone()).await;
+        assert_eq!(outbox.0.lock().unwrap().len(), 1, "kept through the outage");
+        let report = delivery.redrive(OffsetDateTime::now_utc(), 10).await.unwrap();
+
+        assert_eq!(report, RedriveReport { published: 1, still_pending: 0 });
+        assert_eq!(outage.num_calls(), 3);
+        assert!(refused.num_calls() >= 1);
+        assert_eq!(accepted.num_calls(), 1);
+        assert!(outbox.0.lock().unwrap().is_empty());
+    }
 }
