@@ -62,13 +62,9 @@ pub enum ConfigError {
     DevelopmentKeyOutsideLocal,
     #[error("ALGORITHM `{0}` is not supported; use HS256, HS384 or HS512")]
     UnsupportedAlgorithm(String),
-    #[error(
-        "ACCESS_TOKEN_EXPIRE_MINUTES must be a whole number from 1 to {MAX_TOKEN_MINUTES} (got `{0}`)"
-    )]
+    #[error("ACCESS_TOKEN_EXPIRE_MINUTES must be 1 to {MAX_TOKEN_MINUTES} (got `{0}`)")]
     BadTokenLifetime(String),
-    #[error(
-        "APPOINTMENT_MINUTES must divide a day: one of 5, 10, 15, 20, 30, 45, 60, 90, 120 (got `{0}`)"
-    )]
+    #[error("APPOINTMENT_MINUTES must be 5, 10, 15, 20, 30, 45, 60, 90 or 120 (got `{0}`)")]
     BadAppointmentMinutes(String),
     #[error("APP_ENV must be `local` or `aws` (got `{0}`)")]
     BadAppEnv(String),

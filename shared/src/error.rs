@@ -58,7 +58,19 @@ pub enum ApiError {
     Busy,
     /// A bug or an infrastructure failure. The cause is logged, never sent.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+/// A write that kept losing to concurrent writes of the same items after its retries: the
+/// client may retry (503), nothing is broken.
+#[derive(Debug, thiserror::Error)]
+#[error("the write kept conflicting with concurrent writes")]
+pub struct Contended;
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        if error.is::<Contended>() { Self::Busy } else { Self::Internal(error) }
+    }
 }
 
 impl ApiError {
@@ -141,6 +153,16 @@ mod tests {
         assert_eq!(response.status(), 500);
         let body = body_json(&response).to_string();
         assert!(!body.contains("clinic") && !body.contains("Resource"), "{body}");
+    }
+
+    #[test]
+    fn contention_past_its_retries_is_503_with_retry_after() {
+        let error = ApiError::from(anyhow::Error::new(Contended).context("Failed to store"));
+
+        let response = error.into_response();
+
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

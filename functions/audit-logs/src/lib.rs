@@ -100,7 +100,8 @@ fn audit_query(request: &Request, now: OffsetDateTime) -> Result<AuditQuery, Api
 
 /// An ISO 8601 date-time (an offset is optional; none means UTC) or a date (its midnight UTC).
 fn parse_time(raw: &str, field: &str) -> Result<OffsetDateTime, ApiError> {
-    let raw = raw.trim();
+    let raw = raw.trim().to_ascii_uppercase();
+    let raw = raw.as_str();
     OffsetDateTime::parse(raw, &Iso8601::DEFAULT)
         .ok()
         .or_else(|| PrimitiveDateTime::parse(raw, &Iso8601::DEFAULT).ok().map(|t| t.assume_utc()))

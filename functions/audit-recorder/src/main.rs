@@ -8,7 +8,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     run(service_fn(|event| async {
         let result = audit_recorder::handle(&store, event).await;
         if let Err(error) = &result {
-            tracing::error!(error = %error, cause = ?std::error::Error::source(error), "not recorded");
+            let cause = std::error::Error::source(error).map(ToString::to_string);
+            tracing::error!(error = %error, cause, "event not recorded");
         }
         result
     }))

@@ -71,7 +71,9 @@ impl SlotStart {
 }
 
 fn parse_datetime(raw: &str) -> Option<OffsetDateTime> {
-    let raw = raw.trim();
+    // RFC 3339 allows a lower-case `t` and `z`; the parser wants upper case.
+    let raw = raw.trim().to_ascii_uppercase();
+    let raw = raw.as_str();
     OffsetDateTime::parse(raw, &Iso8601::DEFAULT)
         .ok()
         .or_else(|| PrimitiveDateTime::parse(raw, &Iso8601::DEFAULT).ok().map(|t| t.assume_utc()))
@@ -190,6 +192,7 @@ mod tests {
         assert_eq!(parse("2030-01-02T10:00:00"), Ok(datetime!(2030-01-02 10:00 UTC)));
         assert_eq!(parse("2030-01-02T10:30:00Z"), Ok(datetime!(2030-01-02 10:30 UTC)));
         assert_eq!(parse("2030-01-02T12:00:00+02:00"), Ok(datetime!(2030-01-02 10:00 UTC)));
+        assert_eq!(parse("2030-01-02t10:00:00z"), Ok(datetime!(2030-01-02 10:00 UTC)));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::keys::{
     doctors_by_specialization_pk, doctors_near_pk, user_pk,
 };
 use super::{DynamoStore, Item, position_from_key, start_key};
+use crate::error::Contended;
 use crate::events::DomainEvent;
 use crate::geo::{Cell, NEARBY_PARTITION};
 use crate::pagination::{Page, Position};
@@ -20,8 +21,8 @@ use crate::profiles::doctor::{DoctorProfile, DoctorStore};
 use crate::profiles::patient::{PatientProfile, PatientStore};
 use crate::users::UserId;
 
-/// How often a doctor's profile update is tried when another update races it.
-const PROFILE_ATTEMPTS: u32 = 3;
+/// How often a doctor's profile update is tried when other updates of it race it.
+const PROFILE_ATTEMPTS: u32 = 8;
 
 #[derive(Serialize, Deserialize)]
 struct PatientItem {
@@ -161,13 +162,16 @@ impl DoctorStore for DynamoStore {
         profile: &DoctorProfile,
         event: &DomainEvent,
     ) -> anyhow::Result<bool> {
-        for _ in 0..PROFILE_ATTEMPTS {
+        for attempt in 1..=PROFILE_ATTEMPTS {
             let old = self.doctor(profile.user_id).await?;
             if self.replace_doctor(profile, old.as_ref(), event).await? {
                 return Ok(old.is_some());
             }
+            // Spread the retries of racing updates apart.
+            let pause_ms = u64::from(attempt) * 10 + rand::random_range(0..20);
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
         }
-        anyhow::bail!("a doctor profile kept changing while it was being updated")
+        Err(anyhow::Error::new(Contended).context("a doctor profile kept changing under an update"))
     }
 
     async fn doctor(&self, id: UserId) -> anyhow::Result<Option<DoctorProfile>> {

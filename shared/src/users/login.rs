@@ -86,7 +86,7 @@ impl From<LoginError> for ApiError {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidCredentials => Self::Unauthorized(error.to_string()),
-            LoginError::Unexpected(e) => Self::Internal(e),
+            LoginError::Unexpected(e) => e.into(),
         }
     }
 }

@@ -102,7 +102,7 @@ impl From<RegisterError> for ApiError {
                 Self::Conflict(error.to_string())
             }
             RegisterError::Busy => Self::Busy,
-            RegisterError::Unexpected(e) => Self::Internal(e),
+            RegisterError::Unexpected(e) => e.into(),
         }
     }
 }

@@ -25,13 +25,8 @@ async fn swagger_uis_extra_oauth2_fields_are_accepted() {
         PASSWORD.replace(' ', "+")
     );
 
-    let reply = app
-        .post_raw(
-            "/login",
-            "application/x-www-form-urlencoded",
-            form.into_bytes(),
-        )
-        .await;
+    let reply =
+        app.post_raw("/login", "application/x-www-form-urlencoded", form.into_bytes()).await;
 
     assert_eq!(reply.status, 200, "{:?}", reply.body);
 }
@@ -68,11 +63,7 @@ async fn missing_credentials_give_422_naming_the_field() {
     let app = TestApp::new();
 
     let reply = app
-        .post_raw(
-            "/login",
-            "application/x-www-form-urlencoded",
-            b"username=a%40b.com".to_vec(),
-        )
+        .post_raw("/login", "application/x-www-form-urlencoded", b"username=a%40b.com".to_vec())
         .await;
 
     assert_eq!(reply.status, 422, "{:?}", reply.body);
@@ -83,9 +74,7 @@ async fn missing_credentials_give_422_naming_the_field() {
 async fn an_unsupported_body_type_gives_415() {
     let app = TestApp::new();
 
-    let reply = app
-        .post_raw("/login", "text/plain", b"hello".to_vec())
-        .await;
+    let reply = app.post_raw("/login", "text/plain", b"hello".to_vec()).await;
 
     assert_eq!(reply.status, 415, "{:?}", reply.body);
     assert!(reply.detail().contains("form"), "{:?}", reply.body);

@@ -8,26 +8,13 @@ async fn openapi_json_describes_every_route_with_the_login_password_flow() {
 
     assert_eq!(reply.status, 200);
     let doc = &reply.body;
-    assert!(
-        doc["openapi"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("3.1")),
-        "{}",
-        doc["openapi"]
-    );
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["flows"]["password"]["tokenUrl"],
         "/login"
     );
-    for (path, method) in [
-        ("/register", "post"),
-        ("/login", "post"),
-        ("/users/me", "get"),
-    ] {
-        assert!(
-            doc["paths"][path][method].is_object(),
-            "{method} {path} is documented"
-        );
+    for (path, method) in [("/register", "post"), ("/login", "post"), ("/users/me", "get")] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is documented");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }

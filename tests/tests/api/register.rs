@@ -17,10 +17,7 @@ async fn a_patient_registers_and_gets_the_new_user_back() {
     let id = reply.body["id"].as_u64().expect("an integer id");
     assert!((1..1 << 53).contains(&id), "{id}");
     let text = reply.body.to_string();
-    assert!(
-        !text.contains("argon2") && !text.contains(PASSWORD),
-        "{text}"
-    );
+    assert!(!text.contains("argon2") && !text.contains(PASSWORD), "{text}");
 }
 
 #[tokio::test]
@@ -46,15 +43,9 @@ async fn emails_differing_only_in_case_and_spaces_are_one_account() {
     });
     let first = app.register(&shouted, None).await;
     assert_eq!(first.status, 201, "{:?}", first.body);
-    assert_eq!(
-        first.body["email"], person.email,
-        "stored trimmed and lower-cased"
-    );
+    assert_eq!(first.body["email"], person.email, "stored trimmed and lower-cased");
 
-    let again = Person {
-        username: Person::new().username,
-        email: person.email.clone(),
-    };
+    let again = Person { username: Person::new().username, email: person.email.clone() };
     let reply = app.register(&again.json("Patient"), None).await;
 
     assert_eq!(reply.status, 409, "{:?}", reply.body);
@@ -65,15 +56,9 @@ async fn emails_differing_only_in_case_and_spaces_are_one_account() {
 async fn a_taken_username_is_refused_whatever_its_case() {
     let app = TestApp::new();
     let person = Person::new();
-    assert_eq!(
-        app.register(&person.json("Patient"), None).await.status,
-        201
-    );
+    assert_eq!(app.register(&person.json("Patient"), None).await.status, 201);
 
-    let other = Person {
-        username: person.username.to_uppercase(),
-        email: Person::new().email,
-    };
+    let other = Person { username: person.username.to_uppercase(), email: Person::new().email };
     let reply = app.register(&other.json("Patient"), None).await;
 
     assert_eq!(reply.status, 409, "{:?}", reply.body);
@@ -87,24 +72,11 @@ async fn doctor_and_admin_accounts_need_an_admin() {
 
     for role in ["Doctor", "Admin"] {
         let anonymous = app.register(&Person::new().json(role), None).await;
-        assert_eq!(
-            anonymous.status, 403,
-            "{role} without a token: {:?}",
-            anonymous.body
-        );
-        assert_eq!(
-            anonymous.detail(),
-            "Only an Admin can create Doctor or Admin accounts."
-        );
+        assert_eq!(anonymous.status, 403, "{role} without a token: {:?}", anonymous.body);
+        assert_eq!(anonymous.detail(), "Only an Admin can create Doctor or Admin accounts.");
 
-        let by_patient = app
-            .register(&Person::new().json(role), Some(&patient_token))
-            .await;
-        assert_eq!(
-            by_patient.status, 403,
-            "{role} by a patient: {:?}",
-            by_patient.body
-        );
+        let by_patient = app.register(&Person::new().json(role), Some(&patient_token)).await;
+        assert_eq!(by_patient.status, 403, "{role} by a patient: {:?}", by_patient.body);
     }
 }
 
@@ -130,16 +102,12 @@ async fn a_malformed_or_expired_token_is_401_even_for_a_patient_registration() {
     let expired = expired_token(shared::users::Role::Admin);
 
     for token in ["not-a-jwt", expired.as_str()] {
-        let reply = app
-            .register(&Person::new().json("Doctor"), Some(token))
-            .await;
+        let reply = app.register(&Person::new().json("Doctor"), Some(token)).await;
 
         assert_eq!(reply.status, 401, "{:?}", reply.body);
         assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
     }
-    let reply = app
-        .register(&Person::new().json("Patient"), Some("not-a-jwt"))
-        .await;
+    let reply = app.register(&Person::new().json("Patient"), Some("not-a-jwt")).await;
     assert_eq!(reply.status, 401);
 }
 
@@ -149,42 +117,22 @@ async fn each_invalid_field_gives_422_naming_it() {
     let p = Person::new();
     let cases = [
         (json!({"email": p.email, "password": PASSWORD}), "username"),
-        (
-            json!({"username": p.username, "password": PASSWORD}),
-            "email",
-        ),
-        (
-            json!({"username": p.username, "email": p.email}),
-            "password",
-        ),
-        (
-            json!({"username": p.username, "email": "nope", "password": PASSWORD}),
-            "email",
-        ),
-        (
-            json!({"username": p.username, "email": p.email, "password": "short"}),
-            "password",
-        ),
+        (json!({"username": p.username, "password": PASSWORD}), "email"),
+        (json!({"username": p.username, "email": p.email}), "password"),
+        (json!({"username": p.username, "email": "nope", "password": PASSWORD}), "email"),
+        (json!({"username": p.username, "email": p.email, "password": "short"}), "password"),
         (
             json!({"username": p.username, "email": p.email, "password": "x".repeat(1025)}),
             "password",
         ),
+        (json!({"username": "   ", "email": p.email, "password": PASSWORD}), "username"),
+        (json!({"username": "u".repeat(51), "email": p.email, "password": PASSWORD}), "username"),
         (
-            json!({"username": "   ", "email": p.email, "password": PASSWORD}),
-            "username",
-        ),
-        (
-            json!({"username": "u".repeat(51), "email": p.email, "password": PASSWORD}),
-            "username",
-        ),
-        (
-            json!({"username": p.username, "email": p.email, "password": PASSWORD, "role": "Nurse"}),
+            json!({"username": p.username, "email": p.email, "password": PASSWORD,
+                "role": "Nurse"}),
             "role",
         ),
-        (
-            json!({"username": 42, "email": p.email, "password": PASSWORD}),
-            "username",
-        ),
+        (json!({"username": 42, "email": p.email, "password": PASSWORD}), "username"),
         (json!(["not", "an", "object"]), "body"),
     ];
 
@@ -192,11 +140,7 @@ async fn each_invalid_field_gives_422_naming_it() {
         let reply = app.register(&body, None).await;
 
         assert_eq!(reply.status, 422, "{body}: {:?}", reply.body);
-        assert_eq!(
-            reply.body["errors"][0]["field"], field,
-            "{body}: {:?}",
-            reply.body
-        );
+        assert_eq!(reply.body["errors"][0]["field"], field, "{body}: {:?}", reply.body);
         assert!(reply.detail().contains(field), "{:?}", reply.body);
     }
 }
@@ -205,9 +149,7 @@ async fn each_invalid_field_gives_422_naming_it() {
 async fn a_body_that_is_not_json_gives_422() {
     let app = TestApp::new();
 
-    let reply = app
-        .post_raw("/register", "application/json", b"{not json".to_vec())
-        .await;
+    let reply = app.post_raw("/register", "application/json", b"{not json".to_vec()).await;
 
     assert_eq!(reply.status, 422, "{:?}", reply.body);
     assert_eq!(reply.body["errors"][0]["field"], "body");
@@ -220,10 +162,7 @@ async fn concurrent_registrations_with_one_email_give_exactly_one_201() {
     let attempts = 12;
 
     let replies = join_all((0..attempts).map(|_| {
-        let person = Person {
-            username: Person::new().username,
-            email: email.clone(),
-        };
+        let person = Person { username: Person::new().username, email: email.clone() };
         let app = &app;
         async move { app.register(&person.json("Patient"), None).await }
     }))

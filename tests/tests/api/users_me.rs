@@ -46,9 +46,7 @@ async fn malformed_expired_and_forged_tokens_give_401() {
         format!("Bearer {unsigned}"),
         format!("Basic {token}"),
     ] {
-        let reply = app
-            .get_with_authorization("/users/me", &authorization)
-            .await;
+        let reply = app.get_with_authorization("/users/me", &authorization).await;
 
         assert_eq!(reply.status, 401, "{authorization}: {:?}", reply.body);
         assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
