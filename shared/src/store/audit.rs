@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::keys::{audit_action_pk, audit_month_pk, audit_sk, audit_user_pk, key_time, month_of};
+use super::keys::{
+    audit_action_pk, audit_month_pk, audit_sk, audit_user_pk, month_of, precise_key_time,
+};
 use super::{DynamoStore, Item, position_from_key, start_key};
 use crate::audit::{AuditQuery, AuditRecord, AuditStore};
 use crate::events::{Action, EntityType, Outcome};
@@ -106,11 +108,11 @@ impl DynamoStore {
             .expression_attribute_names("#pk", source.pk_name)
             .expression_attribute_names("#sk", source.sk_name)
             .expression_attribute_values(":pk", AttributeValue::S(source.partition.clone()))
-            .expression_attribute_values(":from", AttributeValue::S(key_time(query.from)))
+            .expression_attribute_values(":from", AttributeValue::S(precise_key_time(query.from)))
             // `~` sorts after the `#<id>` suffix, so records at exactly `to` are included.
             .expression_attribute_values(
                 ":to",
-                AttributeValue::S(format!("{}~", key_time(query.to))),
+                AttributeValue::S(format!("{}~", precise_key_time(query.to))),
             )
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
@@ -295,7 +297,7 @@ mod tests {
         let item = AuditItem::from(&record);
 
         assert_eq!(item.pk, "AUDIT#2026-12");
-        assert_eq!(item.sk, "2026-12-04T16:00:01Z#0000000000000042");
+        assert_eq!(item.sk, "2026-12-04T16:00:01.000000000Z#0000000000000042");
         assert_eq!(item.gsi1pk.as_deref(), Some("AUDIT_USER#7"));
         assert_eq!(item.gsi2pk, "AUDIT_ACTION#READ_HEALTH_DATA");
         assert_eq!(AuditRecord::from(item), record);

@@ -127,9 +127,16 @@ pub fn month_of(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}", t.year(), u8::from(t.month()))
 }
 
+/// A time to the nanosecond, fixed width: for items that must keep the order of events within
+/// one second.
+pub fn precise_key_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{}.{:09}Z", key_time(t).trim_end_matches('Z'), t.nanosecond())
+}
+
 /// Audit records sort by time, then by event id (fixed width, so text order is number order).
 pub fn audit_sk(t: OffsetDateTime, event_id: u64) -> String {
-    format!("{}#{event_id:016}", key_time(t))
+    format!("{}#{event_id:016}", precise_key_time(t))
 }
 
 /// `gsi1` partition of one user's audit records.

@@ -2,6 +2,7 @@
 //! by the emulator. Run with `make test`.
 
 mod appointments;
+mod audit;
 mod doctors;
 mod errors;
 mod login;
