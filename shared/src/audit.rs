@@ -65,18 +65,6 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    /// The name a cursor is bound to: every filter, so a cursor cannot jump to another listing.
-    pub fn list_name(&self) -> String {
-        format!(
-            "audit:{}:{}:{}:{}:{}",
-            self.user_id.map(|u| u.to_string()).unwrap_or_default(),
-            self.action.map(Action::as_str).unwrap_or_default(),
-            self.entity_type.map(EntityType::as_str).unwrap_or_default(),
-            self.from.unix_timestamp(),
-            self.to.unix_timestamp()
-        )
-    }
-
     /// Checks the range: `from` before `to`, and a bounded number of months to read when
     /// neither `user_id` nor `action` narrows the listing.
     pub fn check(&self) -> Result<(), ApiError> {

@@ -294,7 +294,9 @@ impl TestApp {
         let mut pages = vec![self.get(path, Some(token)).await];
         while let Some(link) = pages.last().and_then(next_link) {
             assert!(pages.len() < 1000, "the Link headers never end: {link}");
-            pages.push(self.get_link(&link, token).await);
+            let page = self.get_link(&link, token).await;
+            assert_eq!(page.status, 200, "following {link}: {:?}", page.body);
+            pages.push(page);
         }
         pages
     }

@@ -45,7 +45,7 @@ where
     caller.require(&[Role::Admin], "Only Admins can read the audit trail.")?;
     let trace = trace(&request);
     let query = audit_query(&request, trace.now)?;
-    let list = query.list_name();
+    let list = list_name(&request);
     let (limit, after) = page_request(&request, &deps.cursors, caller.id, &list)?;
 
     let page = deps.store.audit_page(&query, limit, after).await?;
@@ -96,6 +96,16 @@ fn audit_query(request: &Request, now: OffsetDateTime) -> Result<AuditQuery, Api
     let query = AuditQuery { user_id, action, entity_type, from, to };
     query.check()?;
     Ok(query)
+}
+
+/// The listing a cursor is bound to: the filters as the caller wrote them. (Not the resolved
+/// range: a default `to` is "now", which moves between pages; the cursor's position keeps a
+/// page from repeating or skipping records.)
+fn list_name(request: &Request) -> String {
+    let params = request.query_string_parameters();
+    let names = ["user_id", "action", "entity_type", "from", "to"];
+    let values: Vec<&str> = names.iter().map(|n| params.first(n).unwrap_or_default()).collect();
+    format!("audit:{}", values.join("|"))
 }
 
 /// An ISO 8601 date-time (an offset is optional; none means UTC) or a date (its midnight UTC).
