@@ -164,8 +164,7 @@ pub(super) fn appointment_event(
         appointment_time: a.start,
         status: a.status,
     };
-    let entity = Some(a.id.to_string());
-    DomainEvent::new(ids, trace, Some(caller.into()), action, EntityType::Appointment, entity)
+    DomainEvent::by(ids, trace, caller, action, EntityType::Appointment, a.id)
         .with_appointment(facts)
 }
 

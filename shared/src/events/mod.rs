@@ -208,6 +208,18 @@ impl DomainEvent {
         }
     }
 
+    /// A successful action by a signed-in user on one entity.
+    pub fn by(
+        ids: &impl IdGen,
+        trace: &Trace,
+        user: AuthedUser,
+        action: Action,
+        entity_type: EntityType,
+        entity_id: impl ToString,
+    ) -> Self {
+        Self::new(ids, trace, Some(user.into()), action, entity_type, Some(entity_id.to_string()))
+    }
+
     pub fn failed(mut self) -> Self {
         self.detail.outcome = Outcome::Failure;
         self

@@ -13,7 +13,7 @@ use crate::events::{Action, Delivery, DomainEvent, EntityType, EventBus, OutboxS
 use crate::geo::{Cell, GeoPoint};
 use crate::ids::IdGen;
 use crate::pagination::{Page, Position};
-use crate::users::{Role, UserId, UserReader};
+use crate::users::{Role, UserId, UserReader, account_of};
 
 /// The largest `k` (rings around the point) a nearby search accepts: 91 cells of about 5 km²,
 /// roughly 25 km across.
@@ -154,9 +154,7 @@ where
     B: EventBus,
 {
     caller.require(&[Role::Doctor], "Only doctors can set up a doctor profile.")?;
-    let user = store.user_by_id(caller.id).await?.ok_or_else(|| {
-        ApiError::Unauthorized("The account behind this token no longer exists.".into())
-    })?;
+    let user = account_of(store, caller).await?;
 
     let profile = DoctorProfile {
         user_id: user.id,
@@ -165,14 +163,13 @@ where
         cell: request.point.cell(),
         updated_at: trace.now,
     };
-    let entity = Some(caller.id.to_string());
-    let event = DomainEvent::new(
+    let event = DomainEvent::by(
         ids,
         trace,
-        Some(caller.into()),
+        caller,
         Action::SetupDoctor,
         EntityType::DoctorProfile,
-        entity,
+        caller.id,
     )
     .with_cell(profile.cell);
     let existed = store.put_doctor(&profile, &event).await?;

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::events::{Action, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace};
 use crate::geo::{Cell, GeoPoint};
 use crate::ids::IdGen;
-use crate::users::{Role, UserId, UserReader};
+use crate::users::{Role, UserId, UserReader, account_of};
 
 /// A patient's stored place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +65,7 @@ where
     B: EventBus,
 {
     caller.require(&[Role::Patient], "Only patients can set up a patient profile.")?;
-    let user = store.user_by_id(caller.id).await?.ok_or_else(|| {
-        ApiError::Unauthorized("The account behind this token no longer exists.".into())
-    })?;
+    let user = account_of(store, caller).await?;
 
     let profile = PatientProfile {
         user_id: user.id,
@@ -75,14 +73,13 @@ where
         cell: point.cell(),
         updated_at: trace.now,
     };
-    let entity = Some(caller.id.to_string());
-    let event = DomainEvent::new(
+    let event = DomainEvent::by(
         ids,
         trace,
-        Some(caller.into()),
+        caller,
         Action::SetupPatient,
         EntityType::PatientProfile,
-        entity,
+        caller.id,
     )
     .with_cell(profile.cell);
     let existed = store.put_patient(&profile, &event).await?;

@@ -122,6 +122,19 @@ pub enum CreateUserError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// The stored account of a signed-in caller. A token whose account no longer exists is not a
+/// valid login.
+pub async fn account_of(
+    store: &impl UserReader,
+    caller: crate::auth::AuthedUser,
+) -> Result<User, crate::error::ApiError> {
+    store.user_by_id(caller.id).await?.ok_or_else(|| {
+        crate::error::ApiError::Unauthorized(
+            "The account behind this token no longer exists.".into(),
+        )
+    })
+}
+
 /// Stores new accounts, enforcing unique ids, emails and usernames in one transaction.
 pub trait UserWriter: Send + Sync {
     /// Stores the user with `event` in the outbox, in one transaction.

@@ -40,10 +40,5 @@ pub async fn my_profile(
     store: &impl UserReader,
     caller: AuthedUser,
 ) -> Result<UserProfile, ApiError> {
-    match store.user_by_id(caller.id).await? {
-        Some(user) => Ok(user.into()),
-        None => {
-            Err(ApiError::Unauthorized("The account behind this token no longer exists.".into()))
-        }
-    }
+    super::account_of(store, caller).await.map(UserProfile::from)
 }
