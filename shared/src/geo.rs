@@ -83,6 +83,73 @@ impl Cell {
         Cell(self.0.parent(resolution).unwrap_or(self.0))
     }
 
+    pub fn resolution(self) -> u8 {
+        u8::from(self.0.resolution())
+    }
+
+    /// The cell's children one resolution finer, down to [`RESOLUTION`] (none below it: the
+    /// clinic stores nothing finer).
+    pub fn children(self) -> Vec<Cell> {
+        match self.0.resolution().succ() {
+            Some(finer) if finer <= RESOLUTION => self.0.children(finer).map(Cell).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The cell's outline as `[longitude, latitude]` rings, closed, for GeoJSON: one ring, or two
+    /// when the cell crosses the antimeridian (split along it, so each ring is a valid polygon).
+    pub fn outline(self) -> Vec<Vec<[f64; 2]>> {
+        let vertices: Vec<[f64; 2]> =
+            self.0.boundary().iter().map(|v| [v.lng(), v.lat()]).collect();
+        let crosses = vertices.iter().any(|a| vertices.iter().any(|b| (a[0] - b[0]).abs() > 180.0));
+        if !crosses {
+            return vec![close(vertices)];
+        }
+        // Unwrap to continuous longitudes east of the antimeridian, then cut at 180°.
+        let unwrapped: Vec<[f64; 2]> = vertices
+            .iter()
+            .map(|&[lng, lat]| [if lng < 0.0 { lng + 360.0 } else { lng }, lat])
+            .collect();
+        let west = clip(&unwrapped, |lng| lng <= 180.0);
+        let east: Vec<[f64; 2]> = clip(&unwrapped, |lng| lng >= 180.0)
+            .into_iter()
+            .map(|[lng, lat]| [lng - 360.0, lat])
+            .collect();
+        [west, east].into_iter().filter(|ring| ring.len() >= 3).map(close).collect()
+    }
+}
+
+/// Closes a ring: GeoJSON repeats the first position at the end.
+fn close(mut ring: Vec<[f64; 2]>) -> Vec<[f64; 2]> {
+    if let Some(&first) = ring.first() {
+        ring.push(first);
+    }
+    ring
+}
+
+/// The part of a polygon on one side of the meridian 180° (Sutherland–Hodgman, one edge).
+fn clip(ring: &[[f64; 2]], inside: impl Fn(f64) -> bool) -> Vec<[f64; 2]> {
+    let mut out = Vec::new();
+    for (i, &current) in ring.iter().enumerate() {
+        let previous = ring[(i + ring.len() - 1) % ring.len()];
+        let crossing = || {
+            let t = (180.0 - previous[0]) / (current[0] - previous[0]);
+            [180.0, previous[1] + t * (current[1] - previous[1])]
+        };
+        match (inside(previous[0]), inside(current[0])) {
+            (true, true) => out.push(current),
+            (true, false) => out.push(crossing()),
+            (false, true) => {
+                out.push(crossing());
+                out.push(current);
+            }
+            (false, false) => {}
+        }
+    }
+    out
+}
+
+impl Cell {
     /// Cells within `k` rings of this one, each with its ring number, nearest first.
     pub fn disk(self, k: u32) -> Vec<(Cell, u32)> {
         let mut cells: Vec<(Cell, u32)> = self
@@ -166,6 +233,34 @@ mod tests {
 
         assert_eq!(cell.to_string(), "872a1072cffffff");
         assert!("garbage".parse::<Cell>().is_err());
+    }
+
+    #[test]
+    fn a_cell_on_the_antimeridian_is_split_into_two_valid_rings() {
+        let cell = GeoPoint::parse(Some(0.0), Some(180.0), ("lat", "lng")).unwrap().cell();
+
+        let rings = cell.outline();
+
+        assert_eq!(rings.len(), 2, "{rings:?}");
+        for ring in &rings {
+            assert_eq!(ring.first(), ring.last());
+            assert!(ring.iter().all(|[lng, lat]| lng.abs() <= 180.0 && lat.abs() <= 90.0));
+            let (min, max) =
+                ring.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+            assert!(max - min < 180.0, "{ring:?}");
+        }
+    }
+
+    #[test]
+    fn an_ordinary_cell_has_one_closed_ring_of_six_corners() {
+        let cell: Cell = "872a1072cffffff".parse().unwrap();
+
+        let rings = cell.outline();
+
+        assert_eq!(rings.len(), 1);
+        assert_eq!(rings[0].len(), 7);
+        assert_eq!(cell.children().len(), 0);
+        assert_eq!(cell.parent(Resolution::Five).children().len(), 7);
     }
 
     #[test]

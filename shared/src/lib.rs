@@ -7,6 +7,7 @@
 //! - [`http`] and [`error`]: the HTTP edge and the house error format.
 //! - [`password`], [`ids`], [`telemetry`], [`openapi`]: the supporting pieces.
 
+pub mod analytics;
 pub mod app;
 pub mod appointments;
 pub mod audit;

@@ -24,6 +24,8 @@ use utoipa::OpenApi;
         get_appointment::handle,
         cancel_appointment::handle,
         audit_logs::handle,
+        region_analytics::handle,
+        busiest_regions::handle,
     ),
     modifiers(&BearerSecurity),
     tags(
@@ -32,6 +34,7 @@ use utoipa::OpenApi;
         (name = "doctors", description = "Doctors' practices and finding them."),
         (name = "appointments", description = "Booking, reading and cancelling."),
         (name = "audit", description = "Who did what, for Admins."),
+        (name = "analytics", description = "Where demand comes from, on H3 hexagons."),
     )
 )]
 pub struct ApiDoc;

@@ -148,3 +148,29 @@ pub fn audit_user_pk(id: UserId) -> String {
 pub fn audit_action_pk(action: &str) -> String {
     format!("AUDIT_ACTION#{action}")
 }
+
+/// The partition of one cell's statistics (its all-time counters and its days).
+pub fn stats_pk(cell: Cell) -> String {
+    format!("STATS#{cell}")
+}
+
+pub const STATS_TOTAL_SK: &str = "TOTAL";
+
+pub fn stats_day_sk(day: time::Date) -> String {
+    format!("DAY#{day}")
+}
+
+/// `gsi1` partition ranking the cells of one resolution by their all-time total.
+pub fn busiest_pk(resolution: u8) -> String {
+    format!("BUSIEST#{resolution}")
+}
+
+/// Sorts by total (zero-padded, so text order is number order), then by cell.
+pub fn busiest_sk(total: i64, cell: Cell) -> String {
+    format!("{:012}#{cell}", total.max(0))
+}
+
+/// The marker that an event was already counted.
+pub fn stats_event_pk(event_id: u64) -> String {
+    format!("STATS_EVENT#{event_id}")
+}

@@ -1,6 +1,7 @@
 //! DynamoDB storage: one table, generic keys (`pk`, `sk`, and the overloaded indexes `gsi1`,
 //! `gsi2`). `ARCHITECTURE.md` lists every item kind and the access pattern it serves.
 
+mod analytics;
 mod appointments;
 mod audit;
 mod keys;

@@ -1,0 +1,12 @@
+use shared::app::Deps;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let deps = Deps::from_env().await?;
+
+    shared::http::serve("GET /analytics/{h3_index}", |request| {
+        region_analytics::handle(&deps, request)
+    })
+    .await
+}
