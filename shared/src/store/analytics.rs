@@ -202,7 +202,11 @@ impl StatsStore for DynamoStore {
     }
 
     async fn counts(&self, cells: &[Cell]) -> anyhow::Result<Vec<Counts>> {
-        let keys = cells.iter().map(|c| key(stats_pk(*c), STATS_TOTAL_SK)).collect();
+        // BatchGetItem refuses a key twice (a region is also ring 0 of its own disk).
+        let mut unique = cells.to_vec();
+        unique.sort();
+        unique.dedup();
+        let keys = unique.iter().map(|c| key(stats_pk(*c), STATS_TOTAL_SK)).collect();
         let found = self.batch_get(keys, false).await?;
         cells
             .iter()
