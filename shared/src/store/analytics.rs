@@ -16,7 +16,7 @@ use crate::error::Contended;
 use crate::geo::Cell;
 
 /// Tries of one change while other changes race it on the same coarse cells.
-const APPLY_ATTEMPTS: u32 = 20;
+const APPLY_ATTEMPTS: u32 = 40;
 /// How long a counted-event marker is kept (DynamoDB's TTL removes it): longer than any
 /// redelivery can come.
 const MARKER_DAYS: i64 = 30;
