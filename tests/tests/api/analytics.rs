@@ -104,6 +104,29 @@ async fn an_event_delivered_twice_counts_once() {
 }
 
 #[tokio::test]
+async fn racing_bookings_in_one_cell_are_all_counted_at_every_resolution() {
+    let app = TestApp::new();
+    let admin = app.admin_token().await;
+    let (_, bus) = emulator_clients().await;
+    let cell = cell_of(remote_point());
+    let racing = 24;
+
+    let events: Vec<DomainEvent> = (0..racing).map(|_| booking_event(cell)).collect();
+    let puts = events.iter().map(|e| bus.put(std::slice::from_ref(e)));
+    let accepted = futures::future::join_all(puts).await;
+    assert!(accepted.iter().all(|a| a.as_ref().is_ok_and(|v| v == &[true])));
+
+    let path = format!("/analytics/{cell}");
+    let region = poll(&app, &admin, &path, |r| r["total"] == racing).await;
+    assert_eq!(region["total"], racing, "every racing booking counted once");
+    for resolution in [h3o::Resolution::Five, h3o::Resolution::Zero] {
+        let coarse =
+            app.get(&format!("/analytics/{}", cell.parent(resolution)), Some(&admin)).await;
+        assert!(coarse.body["total"].as_i64().unwrap() >= racing as i64, "{:?}", coarse.body);
+    }
+}
+
+#[tokio::test]
 async fn equivalent_spellings_of_a_region_give_one_canonical_answer() {
     let app = TestApp::new();
     let admin = app.admin_token().await;
