@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import urllib.error
@@ -755,7 +756,8 @@ def delete_unused_destinations(client, used):
 
 def sync_events(template_path, env, api_port, manifest_path=None):
     """Create or update the template's event buses and rules at env's AWS_ENDPOINT_URL; each
-    function target is delivered to cargo-lambda's Invoke API on api_port."""
+    function target is delivered to cargo-lambda's Invoke API on api_port. Returns the cargo
+    binaries of the consuming functions."""
     endpoint = env["AWS_ENDPOINT_URL"]
     buses, rules = template_events(template_path, env)
     if not buses:
@@ -778,6 +780,7 @@ def sync_events(template_path, env, api_port, manifest_path=None):
             delete_undeclared_rules(client, bus, {rule.logical_id for rule in rules
                                                   if rule.put_args["EventBusName"] == bus})
         delete_unused_destinations(client, {f"{DESTINATION_PREFIX}{b}" for b in binaries})
+        return binaries
     except botocore.exceptions.EndpointConnectionError as error:
         raise StackError(f"the emulator does not answer at {endpoint}: {error}") from error
     except botocore.exceptions.ClientError as error:
@@ -1160,8 +1163,10 @@ def cmd_dev(args):
         ministack = start_ministack(emulator_port, data_dir / "ministack", log_path, True)
         wait_for_emulator(ministack, emulator_port, log_path)
         sync_tables(args.template, env)
-        sync_events(args.template, env, api_port, args.manifest)
+        consumers = sync_events(args.template, env, api_port, args.manifest)
         build(foreground, env, ["cargo", "build", "--workspace", "--bins"])
+        threading.Thread(target=warm_consumers, args=(api_port, consumers, DEV_CONCURRENCY),
+                         daemon=True).start()
         return serve(foreground, api_port, env)
     finally:
         foreground.shield()
@@ -1200,10 +1205,11 @@ def run_tests(foreground, template, manifest, tmp):
         ministack = start_ministack(emulator_port, tmp / "state", ministack_log, False)
         wait_for_emulator(ministack, emulator_port, ministack_log)
         sync_tables(template, env)
-        sync_events(template, env, api_port, manifest)
+        consumers = sync_events(template, env, api_port, manifest)
         build(foreground, env, ["cargo", "build", "--workspace", "--bins", "--tests"])
         watch = start_watch_for_tests(api_port, env, watch_log)
         wait_for_api(watch, api_port, watch_log)
+        warm_consumers(api_port, consumers, 4)
         return cargo_test(foreground, env, api_port, watch_log)
     finally:
         foreground.shield()
@@ -1211,6 +1217,37 @@ def run_tests(foreground, template, manifest, tmp):
             stop_group(watch, "cargo lambda watch")
         if ministack is not None:
             stop_ministack(ministack)
+
+
+def warm_consumers(api_port, binaries, instances):
+    """Start `instances` instances of each event consumer before any event comes: cargo-lambda
+    starts an instance on its first invocation, which can take longer than the 5 s in which
+    ministack must deliver an event (or it drops it). The consumers answer a `local.warmup`
+    envelope without doing anything."""
+    body = json.dumps({"source": "local.warmup", "detail-type": "Warmup", "detail": {}}).encode()
+
+    def invoke(binary):
+        url = f"http://{LOCALHOST}:{api_port}/2015-03-31/functions/{binary}/invocations"
+        deadline = time.monotonic() + API_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                request = urllib.request.Request(url, data=body, method="POST")
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(1)
+        warn(f"could not warm up {binary}; its first events may be dropped")
+
+    threads = [threading.Thread(target=invoke, args=(binary,), daemon=True)
+               for binary in binaries for _ in range(instances)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if binaries:
+        say(f"event consumers ready: {', '.join(binaries)} ({instances} instances each)")
 
 
 def start_watch_for_tests(api_port, env, log_path):

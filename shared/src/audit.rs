@@ -69,7 +69,7 @@ impl AuditQuery {
     /// neither `user_id` nor `action` narrows the listing.
     pub fn check(&self) -> Result<(), ApiError> {
         if self.from > self.to {
-            return Err(ApiError::invalid_field("from", "must not be after `to`"));
+            return Err(ApiError::invalid_field("from", "must not be after `to` (default: now)"));
         }
         let months = (self.to.year() - self.from.year()) * 12
             + (i32::from(u8::from(self.to.month())) - i32::from(u8::from(self.from.month())));

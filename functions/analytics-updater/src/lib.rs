@@ -5,7 +5,7 @@
 use lambda_http::LambdaEvent;
 use lambda_http::lambda_runtime::Diagnostic;
 use shared::analytics::{StatsChange, StatsStore};
-use shared::events::{Envelope, EventDetail, SOURCE};
+use shared::events::{Envelope, EventDetail, LOCAL_WARMUP_SOURCE, SOURCE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -31,6 +31,9 @@ pub async fn handle(
     event: LambdaEvent<Envelope>,
 ) -> Result<serde_json::Value, UpdateError> {
     let envelope = event.payload;
+    if envelope.source == LOCAL_WARMUP_SOURCE {
+        return Ok(serde_json::json!({ "warmed": true }));
+    }
     if envelope.source != SOURCE {
         return Err(UpdateError::Malformed(format!("source `{}`", envelope.source)));
     }

@@ -24,7 +24,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
         ("entity_type" = Option<String>, Query, description = "e.g. appointment, user."),
         ("from" = Option<String>, Query, description = "ISO 8601; default 366 days before `to`."),
         ("to" = Option<String>, Query, description = "ISO 8601; default now."),
-        ("limit" = Option<u32>, Query, description = "1 to 100 (default 50)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 50."),
         ("next" = Option<String>, Query, description = "The cursor from a `Link` header."),
     ),
     security(("bearer" = [])),
@@ -87,9 +87,9 @@ fn audit_query(request: &Request, now: OffsetDateTime) -> Result<AuditQuery, Api
             })
         })
         .transpose()?;
-    let to = params.first("to").map(|raw| parse_time(raw, "to")).transpose()?.unwrap_or(now);
+    let to = params.first("to").map(|raw| parse_time(raw, "to", true)).transpose()?.unwrap_or(now);
     let from = match params.first("from") {
-        Some(raw) => parse_time(raw, "from")?,
+        Some(raw) => parse_time(raw, "from", false)?,
         None => to - time::Duration::days(DEFAULT_RANGE_DAYS),
     };
 
@@ -108,14 +108,23 @@ fn list_name(request: &Request) -> String {
     format!("audit:{}", values.join("|"))
 }
 
-/// An ISO 8601 date-time (an offset is optional; none means UTC) or a date (its midnight UTC).
-fn parse_time(raw: &str, field: &str) -> Result<OffsetDateTime, ApiError> {
+/// An ISO 8601 date-time (an offset is optional; none means UTC) or a date: its start, or with
+/// `whole_day` its end, so that `to=2026-12-04` includes that day.
+fn parse_time(raw: &str, field: &str, whole_day: bool) -> Result<OffsetDateTime, ApiError> {
     let raw = raw.trim().to_ascii_uppercase();
     let raw = raw.as_str();
     OffsetDateTime::parse(raw, &Iso8601::DEFAULT)
         .ok()
         .or_else(|| PrimitiveDateTime::parse(raw, &Iso8601::DEFAULT).ok().map(|t| t.assume_utc()))
-        .or_else(|| Date::parse(raw, &Iso8601::DEFAULT).ok().map(|d| d.midnight().assume_utc()))
+        .or_else(|| {
+            let day = Date::parse(raw, &Iso8601::DEFAULT).ok()?;
+            let start = day.midnight().assume_utc();
+            Some(if whole_day {
+                start + time::Duration::days(1) - time::Duration::NANOSECOND
+            } else {
+                start
+            })
+        })
         .ok_or_else(|| {
             ApiError::invalid_field(field, "must be an ISO 8601 date or date-time, e.g. 2026-12-01")
         })
@@ -168,6 +177,8 @@ mod tests {
 
         assert_eq!(query.from, time::macros::datetime!(2026-12-01 00:00 UTC));
         assert_eq!(query.to, time::macros::datetime!(2026-12-02 10:00 UTC));
+        let day = query_of(&[("from", "2026-12-01"), ("to", "2026-12-01")]).unwrap();
+        assert_eq!(day.to, time::macros::datetime!(2026-12-01 23:59:59.999_999_999 UTC));
         assert!(query_of(&[("from", "2026-12-03"), ("to", "2026-12-02")]).is_err());
     }
 }

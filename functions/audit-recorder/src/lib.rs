@@ -4,7 +4,7 @@
 use lambda_http::LambdaEvent;
 use lambda_http::lambda_runtime::Diagnostic;
 use shared::audit::{AuditStore, record_event};
-use shared::events::{Envelope, EventDetail, SOURCE};
+use shared::events::{Envelope, EventDetail, LOCAL_WARMUP_SOURCE, SOURCE};
 
 /// Why an event was not recorded. Both make the invocation fail: a store failure is retried,
 /// and a malformed event ends, after the retries, in the function's on-failure destination.
@@ -32,6 +32,9 @@ pub async fn handle(
     event: LambdaEvent<Envelope>,
 ) -> Result<serde_json::Value, RecordError> {
     let envelope = event.payload;
+    if envelope.source == LOCAL_WARMUP_SOURCE {
+        return Ok(serde_json::json!({ "warmed": true }));
+    }
     if envelope.source != SOURCE {
         return Err(RecordError::Malformed(format!("source `{}`", envelope.source)));
     }

@@ -22,7 +22,7 @@ const DEFAULT_LIMIT: u32 = 20;
     tag = "analytics",
     params(
         ("resolution" = Option<u8>, Query, description = "0 to 7 (default 7)."),
-        ("limit" = Option<u32>, Query, description = "1 to 100 (default 20)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 20."),
         ("format" = Option<String>, Query, description = "`json` (default) or `geojson`."),
     ),
     security(("bearer" = [])),

@@ -20,7 +20,7 @@ use shared::profiles::parse_number;
         ("near_lat" = Option<f64>, Query, description = "With `near_lng`: search near a point."),
         ("near_lng" = Option<f64>, Query),
         ("k" = Option<u32>, Query, description = "Rings around the point, 0 to 5 (default 1)."),
-        ("limit" = Option<u32>, Query, description = "1 to 100 (default 50)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 50."),
         ("next" = Option<String>, Query, description = "The cursor from a `Link` header."),
     ),
     security(("bearer" = [])),

@@ -17,7 +17,7 @@ use shared::pagination::{page_request, page_response};
     tag = "appointments",
     params(
         ("when" = Option<When>, Query, description = "`upcoming`, `past` or `all` (default)."),
-        ("limit" = Option<u32>, Query, description = "1 to 100 (default 50)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 50."),
         ("next" = Option<String>, Query, description = "The cursor from a `Link` header."),
     ),
     security(("bearer" = [])),

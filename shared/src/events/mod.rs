@@ -22,6 +22,9 @@ use crate::users::{Role, UserId};
 
 /// The `source` of every event the clinic publishes.
 pub const SOURCE: &str = "clinic";
+/// The `source` with which the local stack starts consumer instances before events come (see
+/// `scripts/stack.py`); consumers answer it without doing anything. Never published to a bus.
+pub const LOCAL_WARMUP_SOURCE: &str = "local.warmup";
 /// The version of [`EventDetail`]'s shape; a consumer refuses versions it does not know.
 pub const SCHEMA_VERSION: u32 = 1;
 
