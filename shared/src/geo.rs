@@ -101,6 +101,9 @@ impl Cell {
     pub fn outline(self) -> Vec<Vec<[f64; 2]>> {
         let vertices: Vec<[f64; 2]> =
             self.0.boundary().iter().map(|v| [v.lng(), v.lat()]).collect();
+        if let Some(north) = self.pole() {
+            return vec![close(around_pole(vertices, north))];
+        }
         let crosses = vertices.iter().any(|a| vertices.iter().any(|b| (a[0] - b[0]).abs() > 180.0));
         if !crosses {
             return vec![close(vertices)];
@@ -117,6 +120,43 @@ impl Cell {
             .collect();
         [west, east].into_iter().filter(|ring| ring.len() >= 3).map(close).collect()
     }
+}
+
+impl Cell {
+    /// `Some(true)` for the cell holding the North Pole, `Some(false)` for the South Pole's.
+    fn pole(self) -> Option<bool> {
+        let resolution = self.0.resolution();
+        let holds = |lat: f64| LatLng::new(lat, 0.0).is_ok_and(|p| p.to_cell(resolution) == self.0);
+        if holds(90.0) {
+            Some(true)
+        } else if holds(-90.0) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// The ring of a cell around a pole, drawn on the longitude/latitude plane: its corners by
+/// longitude, the points where its edge meets the antimeridian, and the pole's edge of the map.
+/// Counter-clockwise, as GeoJSON asks.
+fn around_pole(mut vertices: Vec<[f64; 2]>, north: bool) -> Vec<[f64; 2]> {
+    vertices.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    let (Some(&west), Some(&east)) = (vertices.first(), vertices.last()) else {
+        return vertices;
+    };
+    // Where the edge from the easternmost corner to the westernmost (across 180°) meets it.
+    let span = west[0] + 360.0 - east[0];
+    let t = if span > 0.0 { (180.0 - east[0]) / span } else { 0.0 };
+    let meet = east[1] + t * (west[1] - east[1]);
+    let pole = if north { 90.0 } else { -90.0 };
+    let mut ring = vec![[-180.0, meet]];
+    ring.extend(vertices);
+    ring.extend([[180.0, meet], [180.0, pole], [-180.0, pole]]);
+    if !north {
+        ring.reverse();
+    }
+    ring
 }
 
 /// Closes a ring: GeoJSON repeats the first position at the end.
@@ -248,6 +288,24 @@ mod tests {
             let (min, max) =
                 ring.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
             assert!(max - min < 180.0, "{ring:?}");
+        }
+    }
+
+    #[test]
+    fn a_cell_holding_a_pole_reaches_the_pole_in_one_counter_clockwise_ring() {
+        for lat in [90.0, -90.0] {
+            let cell = GeoPoint::parse(Some(lat), Some(0.0), ("lat", "lng")).unwrap().cell();
+
+            let rings = cell.outline();
+
+            assert_eq!(rings.len(), 1, "{lat}");
+            let ring = &rings[0];
+            assert_eq!(ring.first(), ring.last());
+            assert!(ring.iter().any(|p| p[1] == lat), "reaches the pole: {ring:?}");
+            assert!(ring.iter().all(|[lng, lat]| lng.abs() <= 180.0 && lat.abs() <= 90.0));
+            let doubled_area: f64 =
+                ring.windows(2).map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1]).sum();
+            assert!(doubled_area > 0.0, "counter-clockwise at {lat}: {ring:?}");
         }
     }
 

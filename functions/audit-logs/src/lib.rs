@@ -119,12 +119,19 @@ fn parse_time(raw: &str, field: &str, whole_day: bool) -> Result<OffsetDateTime,
         .or_else(|| {
             let day = Date::parse(raw, &Iso8601::DEFAULT).ok()?;
             let start = day.midnight().assume_utc();
-            Some(if whole_day {
-                start + time::Duration::days(1) - time::Duration::NANOSECOND
-            } else {
-                start
-            })
+            if !whole_day {
+                return Some(start);
+            }
+            // The last instant of the day; the last day of year 9999 has no next day.
+            let next = start.checked_add(time::Duration::days(1));
+            Some(
+                next.map_or(start.replace_time(time::Time::MAX), |n| {
+                    n - time::Duration::NANOSECOND
+                }),
+            )
         })
+        // Times are compared in UTC; some near the ends of the calendar have no UTC form.
+        .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
         .ok_or_else(|| {
             ApiError::invalid_field(field, "must be an ISO 8601 date or date-time, e.g. 2026-12-01")
         })
@@ -169,6 +176,15 @@ mod tests {
         for (field, value) in cases {
             assert_eq!(field_of(query_of(&[(field, value)]).unwrap_err()), field, "{value}");
         }
+    }
+
+    #[test]
+    fn the_ends_of_the_calendar_are_handled_without_a_panic() {
+        assert!(
+            query_of(&[("user_id", "7"), ("from", "2026-01-01"), ("to", "9999-12-31")]).is_ok()
+        );
+        let late = query_of(&[("to", "9999-12-31T23:59:59-01:00")]).unwrap_err();
+        assert_eq!(field_of(late), "to");
     }
 
     #[test]

@@ -47,7 +47,10 @@ impl SlotStart {
         let start = parse_datetime(raw).ok_or_else(|| {
             field("must be an ISO 8601 date-time such as 2030-06-01T10:00:00Z".into())
         })?;
-        let start = start.to_offset(time::UtcOffset::UTC);
+        // A date-time at the very end of year 9999 with a negative offset has no UTC form.
+        let start = start
+            .checked_to_offset(time::UtcOffset::UTC)
+            .ok_or_else(|| field(format!("must be at most {MAX_DAYS_AHEAD} days ahead")))?;
 
         let minute_of_day = u32::from(start.hour()) * 60 + u32::from(start.minute());
         if start.second() != 0 || start.nanosecond() != 0 || minute_of_day % minutes != 0 {
@@ -207,6 +210,11 @@ mod tests {
         assert_eq!(parse("2029-12-31T10:00:00").unwrap_err(), "must be in the future");
         assert_eq!(parse("2030-01-01T08:00:00").unwrap_err(), "must be in the future");
         assert!(parse("2031-06-01T10:00:00").unwrap_err().contains("366 days"));
+    }
+
+    #[test]
+    fn a_time_with_no_utc_form_is_refused_not_a_panic() {
+        assert!(parse("9999-12-31T23:30:00-01:00").unwrap_err().contains("366 days"));
     }
 
     #[test]

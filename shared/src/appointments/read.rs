@@ -103,7 +103,9 @@ pub async fn appointment_for(
 
 /// Reads an appointment id from a path parameter.
 pub fn parse_id(raw: Option<&str>) -> Result<AppointmentId, ApiError> {
-    raw.and_then(|s| s.trim().parse::<AppointmentId>().ok())
+    raw.map(str::trim)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<AppointmentId>().ok())
         .filter(|id| (1..=crate::ids::MAX_ID).contains(&id.get()))
         .ok_or_else(|| ApiError::invalid_field("id", "must be a positive integer"))
 }
