@@ -53,6 +53,8 @@ EMULATOR_WAIT_S = 60
 API_WAIT_S = 300
 WATCH_STOP_S = 15
 DEV_CONCURRENCY = 4  # instances per function under `make dev` (`make test` runs 16)
+# Instances per function under `make test`: enough that the race tests really race.
+TEST_CONCURRENCY = 16
 EMULATOR_STOP_S = 30
 
 
@@ -1209,7 +1211,9 @@ def run_tests(foreground, template, manifest, tmp):
         build(foreground, env, ["cargo", "build", "--workspace", "--bins", "--tests"])
         watch = start_watch_for_tests(api_port, env, watch_log)
         wait_for_api(watch, api_port, watch_log)
-        warm_consumers(api_port, consumers, 4)
+        # Every consumer instance is started before the tests: a burst of events must not wait
+        # for instances that are still starting, or ministack drops the deliveries after 5 s.
+        warm_consumers(api_port, consumers, TEST_CONCURRENCY)
         return cargo_test(foreground, env, api_port, watch_log)
     finally:
         foreground.shield()
@@ -1252,7 +1256,7 @@ def warm_consumers(api_port, binaries, instances):
 
 def start_watch_for_tests(api_port, env, log_path):
     """cargo lambda watch with 16 instances per function (so races can race), logging to a file."""
-    command = watch_command(api_port, "--concurrency", "16", "--ignore-changes")
+    command = watch_command(api_port, "--concurrency", str(TEST_CONCURRENCY), "--ignore-changes")
     say(f"{' '.join(command)}  (log: {log_path})")
     with open(log_path, "ab") as log:
         return start_group(command, env, stdout=log, stderr=subprocess.STDOUT)
