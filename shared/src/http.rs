@@ -65,7 +65,7 @@ pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError>
     if !value.is_object() {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     }
-    from_value(value)
+    named_fields(value)
 }
 
 /// Parses a form-encoded body into `T`, answering 422 with the offending field. When a key is
@@ -80,12 +80,17 @@ pub fn parse_form<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError>
     }
     let text = first_values.finish();
     let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text.as_bytes()));
-    serde_path_to_error::deserialize(deserializer)
-        .map_err(|error| field_error(&error.path().to_string(), error.inner().to_string()))
+    named_fields(deserializer)
 }
 
-fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value)
+/// Deserialises `T`, naming the field that does not fit.
+fn named_fields<'de, D, T>(deserializer: D) -> Result<T, ApiError>
+where
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+    T: serde::Deserialize<'de>,
+{
+    serde_path_to_error::deserialize(deserializer)
         .map_err(|error| field_error(&error.path().to_string(), error.inner().to_string()))
 }
 

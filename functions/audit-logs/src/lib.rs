@@ -3,10 +3,9 @@
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::ApiError;
 use shared::app::Deps;
-use shared::appointments::read::health_data_read;
 use shared::audit::{AuditQuery, AuditRecord, AuditStore, DEFAULT_RANGE_DAYS};
 use shared::error::ErrorBody;
-use shared::events::{Action, EntityType, EventBus, OutboxStore};
+use shared::events::{Action, EntityType, EventBus, OutboxStore, health_data_read};
 use shared::http::trace;
 use shared::ids::RandomIds;
 use shared::pagination::{page_request, page_response};

@@ -7,9 +7,8 @@ use shared::analytics::{
     MAX_RANGE_DAYS, MAX_RINGS, RegionStats, StatsStore, parse_region, region_stats,
 };
 use shared::app::Deps;
-use shared::appointments::read::health_data_read;
 use shared::error::ErrorBody;
-use shared::events::{EntityType, EventBus, OutboxStore};
+use shared::events::{EntityType, EventBus, OutboxStore, health_data_read};
 use shared::http::{json_response, trace};
 use shared::ids::RandomIds;
 use shared::users::Role;

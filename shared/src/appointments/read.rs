@@ -3,7 +3,7 @@
 use super::{Appointment, AppointmentId, AppointmentStore, Party, When};
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
-use crate::events::{Action, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace};
+use crate::events::{Delivery, EntityType, EventBus, OutboxStore, Trace, health_data_read};
 use crate::ids::IdGen;
 use crate::pagination::{Page, Position};
 use crate::users::Role;
@@ -63,24 +63,6 @@ where
             .await;
     }
     Ok(appointment)
-}
-
-/// The event of a Doctor or an Admin reading health data.
-pub fn health_data_read(
-    ids: &impl IdGen,
-    trace: &Trace,
-    reader: AuthedUser,
-    entity_type: EntityType,
-    entity_id: Option<String>,
-) -> DomainEvent {
-    DomainEvent::new(
-        ids,
-        trace,
-        Some(reader.into()),
-        Action::ReadHealthData,
-        entity_type,
-        entity_id,
-    )
 }
 
 /// One appointment, for its patient or its doctor only.

@@ -248,6 +248,24 @@ impl DomainEvent {
     }
 }
 
+/// The event of a Doctor or an Admin reading health data.
+pub fn health_data_read(
+    ids: &impl IdGen,
+    trace: &Trace,
+    reader: AuthedUser,
+    entity_type: EntityType,
+    entity_id: Option<String>,
+) -> DomainEvent {
+    DomainEvent::new(
+        ids,
+        trace,
+        Some(reader.into()),
+        Action::ReadHealthData,
+        entity_type,
+        entity_id,
+    )
+}
+
 /// Where and when a request happens: given to every operation that publishes an event.
 #[derive(Debug, Clone)]
 pub struct Trace {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::keys::{STATS_TOTAL_SK, busiest_pk, busiest_sk, stats_day_sk, stats_event_pk, stats_pk};
-use super::{DynamoStore, Item, cancellation_reasons};
+use super::{DynamoStore, Item, cancellation_reasons, key};
 use crate::analytics::{Counts, DayCounts, RESOLUTIONS, StatsChange, StatsStore};
 use crate::error::Contended;
 use crate::geo::Cell;
@@ -45,13 +45,6 @@ struct DayItem {
     scheduled: i64,
     #[serde(default)]
     cancelled: i64,
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(pk)),
-        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
-    ])
 }
 
 impl DynamoStore {

@@ -1,7 +1,5 @@
 //! Appointment items (in the partition of their cell), their id pointers and slot items.
 
-use std::collections::HashMap;
-
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -12,7 +10,7 @@ use super::keys::{
     doctor_appointments_pk, doctor_slot_pk, key_time, party_sk, patient_appointments_pk,
     patient_slot_pk, user_pk,
 };
-use super::{DynamoStore, Item, cancellation_reasons, is_contention, position_from_key, start_key};
+use super::{DynamoStore, cancellation_reasons, is_contention, key, position_from_key, start_key};
 use crate::appointments::{
     Appointment, AppointmentId, AppointmentStore, BookingConflict, CancelConflict, Party, Status,
     When,
@@ -106,13 +104,6 @@ impl From<AppointmentItem> for Appointment {
             created_at: i.created_at,
         }
     }
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(pk)),
-        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
-    ])
 }
 
 impl DynamoStore {

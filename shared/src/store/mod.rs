@@ -70,6 +70,14 @@ impl DynamoStore {
     }
 }
 
+/// The primary key of an item.
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
 /// A query's `LastEvaluatedKey` as a cursor position (every key attribute is a string).
 fn position_from_key(key: Item) -> Position {
     key.into_iter()

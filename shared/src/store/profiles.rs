@@ -1,7 +1,5 @@
 //! Patient and doctor profile items, and the locator items that place doctors on the map.
 
-use std::collections::HashMap;
-
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use futures::future::try_join_all;
@@ -12,7 +10,7 @@ use super::keys::{
     ALL_DOCTORS_PK, DOCTOR_SK, PATIENT_SK, doctor_locator_sk, doctor_name_sk,
     doctors_by_specialization_pk, doctors_near_pk, user_pk,
 };
-use super::{DynamoStore, Item, position_from_key, start_key};
+use super::{DynamoStore, position_from_key, start_key};
 use crate::error::Contended;
 use crate::events::DomainEvent;
 use crate::geo::{Cell, NEARBY_PARTITION};
@@ -259,11 +257,10 @@ impl DynamoStore {
         if let Some(old) =
             old.map(LocatorItem::from).filter(|o| o.pk != new_locator.pk || o.sk != new_locator.sk)
         {
-            let key: Item = HashMap::from([
-                ("pk".to_owned(), AttributeValue::S(old.pk)),
-                ("sk".to_owned(), AttributeValue::S(old.sk)),
-            ]);
-            let delete = Delete::builder().table_name(&self.table).set_key(Some(key)).build()?;
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::key(old.pk, &old.sk)))
+                .build()?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
         let put_locator = Put::builder()

@@ -6,10 +6,10 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::DynamoStore;
 use super::keys::{
     EMAIL_SK, USER_SK, USERNAME_SK, email_pk, user_pk, username_pk, users_by_role_pk,
 };
+use super::{DynamoStore, cancellation_reasons, is_contention};
 use crate::events::DomainEvent;
 use crate::users::{
     CreateUserError, Role, User, UserId, UserReader, UserStatus, UserWriter, Username,
@@ -102,42 +102,20 @@ impl UserWriter for DynamoStore {
 
 /// Maps a failed registration transaction to what the domain needs to decide.
 fn classify_create_error(error: SdkError<TransactWriteItemsError>) -> CreateUserError {
-    let service_error = match error {
-        SdkError::ServiceError(service) => service.into_err(),
-        other => {
-            return CreateUserError::Unexpected(
-                anyhow::Error::new(other).context("Failed to store a new user"),
-            );
+    if let Some(codes) = cancellation_reasons(&error) {
+        let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+        if failed(EMAIL_ITEM) {
+            return CreateUserError::EmailTaken;
+        } else if failed(USERNAME_ITEM) {
+            return CreateUserError::UsernameTaken;
+        } else if failed(USER_ITEM) {
+            return CreateUserError::IdTaken;
         }
-    };
-    match service_error {
-        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-            let failed = |index: usize| {
-                cancelled
-                    .cancellation_reasons()
-                    .get(index)
-                    .and_then(|reason| reason.code())
-                    .is_some_and(|code| code == "ConditionalCheckFailed")
-            };
-            if failed(EMAIL_ITEM) {
-                CreateUserError::EmailTaken
-            } else if failed(USERNAME_ITEM) {
-                CreateUserError::UsernameTaken
-            } else if failed(USER_ITEM) {
-                CreateUserError::IdTaken
-            } else {
-                // TransactionConflict or throttling on one of the items.
-                CreateUserError::Contended
-            }
-        }
-        TransactWriteItemsError::ProvisionedThroughputExceededException(_)
-        | TransactWriteItemsError::RequestLimitExceeded(_)
-        | TransactWriteItemsError::ThrottlingException(_)
-        | TransactWriteItemsError::TransactionInProgressException(_) => CreateUserError::Contended,
-        other => CreateUserError::Unexpected(
-            anyhow::Error::new(other).context("Failed to store a new user"),
-        ),
     }
+    if is_contention(&error) {
+        return CreateUserError::Contended;
+    }
+    CreateUserError::Unexpected(anyhow::Error::new(error).context("Failed to store a new user"))
 }
 
 impl UserReader for DynamoStore {
