@@ -3,10 +3,14 @@
 #
 #   make dev                                       ministack + cargo lambda watch on 127.0.0.1:9000
 #   make admin EMAIL=... PASSWORD=... [USERNAME=...]  create an Admin (while `make dev` runs)
+#   make demo                                      a clinic world at real cities and its busiest
+#                                                  regions (while `make dev` runs)
 #   make redrive                                   run redrive-outbox once (while `make dev` runs;
 #                                                  locally its one-minute schedule does not fire)
 #   make lint                                      rustfmt, clippy, cfn-lint, route check
 #   make test                                      lint, then the tests against a throwaway stack
+#   make build [ARCH=x86_64|arm64]                 release builds for AWS Lambda, one
+#                                                  target/lambda/<function>/bootstrap each
 #   make bench-analytics                           analytics latency at 10 000 and 100 000
 #                                                  appointments (writes bench/ANALYTICS.md)
 
@@ -21,7 +25,10 @@ API_PORT ?= 9000
 dev: $(VENV)/.installed
 	$(STACK) dev
 
+# The browser test's Chromium (Debian's package, with apt-get) and playwright-core (npm) are
+# installed by scripts/browser-deps.sh where missing.
 test: lint $(VENV)/.installed
+	bash scripts/browser-deps.sh
 	$(STACK) test
 
 lint: $(VENV)/.installed
@@ -44,10 +51,32 @@ endif
 admin: $(VENV)/.installed
 	$(STACK) admin
 
+# Doctors, patients and a few thousand appointments at GeoNames cities, then the busiest regions
+# (printed, and as GeoJSON in demo-regions.geojson). Settings: the header of scripts/demo.py.
+.PHONY: demo
+demo: $(VENV)/.installed
+	API_PORT=$(API_PORT) $(PYTHON) scripts/demo.py
+
 # Long options only: for `cargo lambda invoke`, -A means both --invoke-address and --data-ascii.
 redrive: $(VENV)/.installed
 	$(VENV)/bin/cargo-lambda lambda invoke redrive-outbox --data-ascii '{}' \
 		--invoke-address 127.0.0.1 --invoke-port $(API_PORT)
+
+# Release builds of every package under functions/ for Lambda's provided.al2023, as `sam build`
+# makes them (`--bin` each, so the features and artifacts are the same):
+# target/lambda/<function>/bootstrap. ARCH is the template's Architecture parameter
+# (default: this machine's). arm64 on an x86_64 machine needs the target's standard library
+# (`rustup target add aarch64-unknown-linux-gnu`); cargo-lambda links through Zig, which its PyPI
+# package brings along (found as the venv's `python3 -m ziglang`, hence the PATH).
+ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+LAMBDA_ARCH_FLAG_x86_64 := --x86-64
+LAMBDA_ARCH_FLAG_arm64 := --arm64
+.PHONY: build
+build: $(VENV)/.installed
+	@test -n "$(LAMBDA_ARCH_FLAG_$(ARCH))" || { echo "ARCH must be x86_64 or arm64"; exit 2; }
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo-lambda lambda build --release \
+		$(LAMBDA_ARCH_FLAG_$(ARCH)) \
+		$(addprefix --bin ,$(notdir $(wildcard functions/*)))
 
 $(VENV)/.installed: requirements-dev.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)

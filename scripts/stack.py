@@ -983,8 +983,10 @@ def child_env(extra):
 
 def function_env(emulator_port):
     """The environment that local functions (and tests) run with. Inherited AWS_* variables
-    are dropped, so no profile, endpoint override or real credential can send a call to AWS."""
-    env = {k: v for k, v in child_env({}).items() if not k.startswith("AWS_")}
+    are dropped, so no profile, endpoint override or real credential can send a call to AWS;
+    so is SECRET_KEY_ARN, which names a secret in AWS, not in the emulator."""
+    env = {k: v for k, v in child_env({}).items()
+           if not k.startswith("AWS_") and k != "SECRET_KEY_ARN"}
     env.update({
         "APP_ENV": "local",
         "AWS_ENDPOINT_URL": emulator_url(emulator_port),
@@ -1096,12 +1098,23 @@ def watch_command(api_port, *extra):
             "--invoke-address", LOCALHOST, "--invoke-port", str(api_port), *extra]
 
 
-def print_tail(path, title, lines=60):
-    """Print the last lines of a log file."""
+# Lines of a function log worth showing wherever they are: a panic, an error, a failed request.
+TROUBLE = re.compile(r"panicked at|\bERROR\b|request failed")
+
+
+def print_tail(path, title, lines=60, context=3):
+    """Print the lines of a log file that tell of trouble (with a little context), then its last
+    lines: the tail alone often misses the panic that made a test fail minutes earlier."""
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return
+    head = text[:-lines]
+    marks = [i for i, line in enumerate(head) if TROUBLE.search(line)]
+    if marks:
+        shown = sorted({j for i in marks[:40] for j in range(i, min(i + context + 1, len(head)))})
+        print(f"----- trouble in {title} ({path}) -----", file=sys.stderr)
+        print("\n".join(head[j] for j in shown), file=sys.stderr)
     print(f"----- last {lines} lines of {title} ({path}) -----", file=sys.stderr)
     print("\n".join(text[-lines:]), file=sys.stderr)
     print("-----", file=sys.stderr, flush=True)
@@ -1214,7 +1227,12 @@ def run_tests(foreground, template, manifest, tmp):
         # Every consumer instance is started before the tests: a burst of events must not wait
         # for instances that are still starting, or ministack drops the deliveries after 5 s.
         warm_consumers(api_port, consumers, TEST_CONCURRENCY)
-        return cargo_test(foreground, env, api_port, watch_log)
+        status = cargo_test(foreground, env, api_port, watch_log)
+        for name, command in ([] if status else stack_checks()):
+            status = run_check(foreground, env, api_port, watch_log, name, command)
+            if status:
+                break
+        return status
     finally:
         foreground.shield()
         if watch is not None:
@@ -1283,6 +1301,29 @@ def cargo_test(foreground, env, api_port, watch_log):
     if foreground.stop_signal:
         raise Interrupted(foreground.stop_signal)
     if status != 0:
+        print_tail(watch_log, "cargo lambda watch log")
+    return status
+
+
+def stack_checks():
+    """The checks that use the running stack after the Rust tests: schema fuzzing with
+    schemathesis as each role, then Swagger UI in headless Chromium (`make test` installs the
+    browser and its client first, with scripts/browser-deps.sh)."""
+    return [
+        ("schema fuzzing", [str(VENV_BIN / "python"), str(REPO / "scripts" / "fuzz.py")]),
+        ("Swagger UI in Chromium", ["node", str(REPO / "tests" / "browser" / "docs.test.mjs")]),
+    ]
+
+
+def run_check(foreground, env, api_port, watch_log, name, command):
+    """Run one check against the stack; show the watch log when it fails."""
+    env = {**env, "API_URL": f"http://{LOCALHOST}:{api_port}"}
+    say(f"{name}: {' '.join(command)}")
+    status = foreground.run(start_group(command, env), name)
+    if foreground.stop_signal:
+        raise Interrupted(foreground.stop_signal)
+    if status != 0:
+        warn(f"{name} failed with status {status}")
         print_tail(watch_log, "cargo lambda watch log")
     return status
 

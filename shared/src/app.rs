@@ -39,20 +39,34 @@ impl<S, B> Deps<S, B> {
 }
 
 impl Deps {
-    /// Reads the configuration and builds the AWS clients and the signing keys.
+    /// Reads the configuration (with the signing key from Secrets Manager when only
+    /// `SECRET_KEY_ARN` names it) and builds the AWS clients and the signing keys.
     pub async fn from_env() -> anyhow::Result<Self> {
-        let config = Config::from_env().context("invalid configuration")?;
-        let (store, bus) = clients(&config.table_name, &config.event_bus_name).await;
+        let sdk = sdk_config().await;
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let config = Config::load(&secrets).await.context("invalid configuration")?;
+        let (store, bus) = clients_of(&sdk, &config.table_name, &config.event_bus_name);
         Deps::with_parts(store, bus, &config)
     }
 }
 
-/// The table and the bus, from one SDK configuration (region, credentials, and
-/// `AWS_ENDPOINT_URL` when an emulator is used).
+/// The SDK configuration: region, credentials, and `AWS_ENDPOINT_URL` when an emulator is used.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The table and the bus, from one SDK configuration.
 pub async fn clients(table: &str, bus: &str) -> (DynamoStore, EventBridgeBus) {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    (store, EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus))
+    clients_of(&sdk_config().await, table, bus)
+}
+
+fn clients_of(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    bus: &str,
+) -> (DynamoStore, EventBridgeBus) {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+    (store, EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), bus))
 }
 
 /// The table and the bus for functions that sign nothing (event consumers, the redrive): they

@@ -3,6 +3,14 @@
 //! Values come from the process environment first, then from a `.env` file, as the predecessor
 //! read them. Tests build a [`Config`] from a map through [`Config::from_lookup`], so they never
 //! change the process environment.
+//!
+//! The signing key comes from the first of these that is set:
+//! 1. `SECRET_KEY` (environment, then `.env`), in any mode: the predecessor's contract;
+//! 2. `SECRET_KEY_ARN`: an AWS Secrets Manager secret whose text is the key, read once by
+//!    [`Config::load`] (the deployed functions have only this);
+//! 3. with `APP_ENV=local` only, the development key, with a warning.
+//!
+//! Otherwise the function stops at start.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,9 +18,10 @@ use std::fmt;
 use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretString};
 
-/// The key used when `APP_ENV=local` and no `SECRET_KEY` is set. Refused in any other mode.
+/// The key used when `APP_ENV=local` and neither `SECRET_KEY` nor `SECRET_KEY_ARN` is set.
+/// Refused in any other mode.
 const DEVELOPMENT_SECRET_KEY: &str = "local-development-key-never-use-outside-local-mode";
-const MIN_SECRET_KEY_CHARS: usize = 32;
+pub(crate) const MIN_SECRET_KEY_CHARS: usize = 32;
 const MAX_TOKEN_MINUTES: i64 = 24 * 60;
 
 /// Where the function runs.
@@ -56,8 +65,19 @@ impl fmt::Debug for JwtConfig {
 pub enum ConfigError {
     #[error("SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters long (it has {0})")]
     SecretKeyTooShort(usize),
-    #[error("SECRET_KEY is not set; it is required unless APP_ENV=local")]
+    #[error("neither SECRET_KEY nor SECRET_KEY_ARN is set; one is required unless APP_ENV=local")]
     SecretKeyMissing,
+    #[error("SECRET_KEY_ARN is set but its secret was not read (Config::load reads it)")]
+    SecretNotRead,
+    #[error("the secret named by SECRET_KEY_ARN ({arn}) could not be read: {reason}")]
+    SecretUnreadable { arn: String, reason: String },
+    #[error("the secret named by SECRET_KEY_ARN ({arn}) holds no text; store the key as a string")]
+    SecretNotText { arn: String },
+    #[error(
+        "the secret named by SECRET_KEY_ARN ({arn}) must be at least {MIN_SECRET_KEY_CHARS} \
+         characters long (it has {chars})"
+    )]
+    SecretTooShort { arn: String, chars: usize },
     #[error("SECRET_KEY is the local development key, which is refused unless APP_ENV=local")]
     DevelopmentKeyOutsideLocal,
     #[error("ALGORITHM `{0}` is not supported; use HS256, HS384 or HS512")]
@@ -71,23 +91,63 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads the process environment, falling back to a `.env` file in the working directory or
-    /// one of its parents.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let dotenv: HashMap<String, String> = dotenvy::dotenv_iter()
-            .map(|entries| entries.filter_map(Result::ok).collect())
-            .unwrap_or_default();
-        Self::from_lookup(|key| std::env::var(key).ok().or_else(|| dotenv.get(key).cloned()))
+    /// What a function reads at cold start: the process environment and `.env`, and, when only
+    /// `SECRET_KEY_ARN` names the signing key, that secret from Secrets Manager (one call).
+    pub async fn load(secrets: &aws_sdk_secretsmanager::Client) -> Result<Self, ConfigError> {
+        Self::load_with(env_lookup(), secrets).await
     }
 
+    /// [`Config::load`] with the values from `lookup` instead of the process environment.
+    pub async fn load_with(
+        lookup: impl Fn(&str) -> Option<String>,
+        secrets: &aws_sdk_secretsmanager::Client,
+    ) -> Result<Self, ConfigError> {
+        let fetched = match (lookup("SECRET_KEY"), secret_key_arn(&lookup)) {
+            (None, Some(arn)) => Some(crate::secret::read_signing_key(secrets, &arn).await?),
+            _ => None,
+        };
+        Self::build(&lookup, fetched)
+    }
+
+    /// Reads the process environment, falling back to a `.env` file in the working directory or
+    /// one of its parents. Reads no secret: with only `SECRET_KEY_ARN` set it fails; functions
+    /// use [`Config::load`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(env_lookup())
+    }
+
+    /// [`Config::from_env`] with the values from `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::build(&lookup, None)
+    }
+
+    fn build(
+        lookup: &impl Fn(&str) -> Option<String>,
+        fetched_key: Option<SecretString>,
+    ) -> Result<Self, ConfigError> {
         let app_env = match lookup("APP_ENV").as_deref().map(str::trim) {
             None | Some("") | Some("aws") => AppEnv::Aws,
             Some("local") => AppEnv::Local,
             Some(other) => return Err(ConfigError::BadAppEnv(other.to_owned())),
         };
+        let secret_key = match (lookup("SECRET_KEY"), fetched_key) {
+            (Some(key), _) => {
+                if secret_key_arn(lookup).is_some() {
+                    tracing::warn!("SECRET_KEY is set, so SECRET_KEY_ARN is ignored");
+                }
+                secret_key(app_env, Some(key))?
+            }
+            (None, Some(key)) => {
+                refuse_development_key(app_env, key.expose_secret())?;
+                key
+            }
+            (None, None) if secret_key_arn(lookup).is_some() => {
+                return Err(ConfigError::SecretNotRead);
+            }
+            (None, None) => secret_key(app_env, None)?,
+        };
         let jwt = JwtConfig {
-            secret_key: secret_key(app_env, lookup("SECRET_KEY"))?,
+            secret_key,
             algorithm: algorithm(lookup("ALGORITHM"))?,
             access_token_expire_minutes: token_minutes(lookup("ACCESS_TOKEN_EXPIRE_MINUTES"))?,
         };
@@ -101,6 +161,19 @@ impl Config {
     }
 }
 
+/// The process environment, then a `.env` file in the working directory or one of its parents.
+fn env_lookup() -> impl Fn(&str) -> Option<String> {
+    let dotenv: HashMap<String, String> = dotenvy::dotenv_iter()
+        .map(|entries| entries.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    move |key| std::env::var(key).ok().or_else(|| dotenv.get(key).cloned())
+}
+
+/// `SECRET_KEY_ARN`, unless unset or blank.
+fn secret_key_arn(lookup: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    lookup("SECRET_KEY_ARN").map(|arn| arn.trim().to_owned()).filter(|arn| !arn.is_empty())
+}
+
 fn secret_key(app_env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
     match (value, app_env) {
         (None, AppEnv::Local) => {
@@ -108,10 +181,8 @@ fn secret_key(app_env: AppEnv, value: Option<String>) -> Result<SecretString, Co
             Ok(SecretString::from(DEVELOPMENT_SECRET_KEY))
         }
         (None, AppEnv::Aws) => Err(ConfigError::SecretKeyMissing),
-        (Some(key), AppEnv::Aws) if key == DEVELOPMENT_SECRET_KEY => {
-            Err(ConfigError::DevelopmentKeyOutsideLocal)
-        }
         (Some(key), _) => {
+            refuse_development_key(app_env, &key)?;
             let chars = key.chars().count();
             if chars < MIN_SECRET_KEY_CHARS {
                 return Err(ConfigError::SecretKeyTooShort(chars));
@@ -119,6 +190,13 @@ fn secret_key(app_env: AppEnv, value: Option<String>) -> Result<SecretString, Co
             Ok(SecretString::from(key))
         }
     }
+}
+
+fn refuse_development_key(app_env: AppEnv, key: &str) -> Result<(), ConfigError> {
+    if app_env == AppEnv::Aws && key == DEVELOPMENT_SECRET_KEY {
+        return Err(ConfigError::DevelopmentKeyOutsideLocal);
+    }
+    Ok(())
 }
 
 fn algorithm(value: Option<String>) -> Result<Algorithm, ConfigError> {

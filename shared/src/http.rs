@@ -181,6 +181,18 @@ mod tests {
         }
     }
 
+    /// API Gateway passes a body that is not UTF-8 base64-encoded, so it arrives as bytes.
+    #[test]
+    fn a_json_body_that_is_not_utf8_is_a_422() {
+        let mut request = Request::new(Body::Binary(vec![0xff, 0x6c, 0xfe]));
+        request.headers_mut().insert(CONTENT_TYPE, "application/json".parse().expect("header"));
+
+        let (field, message) = field_of(parse_json::<Sample>(&request).unwrap_err());
+
+        assert_eq!(field, "body");
+        assert!(message.starts_with("must be valid JSON"), "{message}");
+    }
+
     #[test]
     fn a_missing_field_is_named() {
         let error = parse_json::<Sample>(&request(r#"{"age": 3}"#, None)).unwrap_err();

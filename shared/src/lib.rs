@@ -1,6 +1,7 @@
 //! The clinic's domain crate: every function is a thin handler over what lives here.
 //!
-//! - [`config`]: typed settings, read once at cold start.
+//! - [`config`]: typed settings, read once at cold start; [`secret`]: the signing key from
+//!   AWS Secrets Manager.
 //! - [`auth`]: access tokens and the authentication step of protected handlers.
 //! - [`users`]: accounts (registration, login, profile) and the store traits they need.
 //! - [`store`]: the DynamoDB implementation of those traits.
@@ -22,6 +23,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod password;
 pub mod profiles;
+pub mod secret;
 pub mod store;
 pub mod telemetry;
 pub mod users;

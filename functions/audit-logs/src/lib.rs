@@ -16,6 +16,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 #[utoipa::path(
     get,
     path = "/audit-logs",
+    operation_id = "listAuditLogs",
     tag = "audit",
     params(
         ("user_id" = Option<u64>, Query, description = "Records of one actor."),

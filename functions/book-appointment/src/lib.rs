@@ -17,6 +17,7 @@ use shared::users::Role;
 #[utoipa::path(
     post,
     path = "/appointments",
+    operation_id = "bookAppointment",
     tag = "appointments",
     request_body = BookingRequest,
     security(("bearer" = [])),

@@ -18,6 +18,7 @@ const DEFAULT_LIMIT: u32 = 20;
 #[utoipa::path(
     get,
     path = "/analytics",
+    operation_id = "busiestRegions",
     tag = "analytics",
     params(
         ("resolution" = Option<u8>, Query, description = "0 to 7 (default 7)."),

@@ -15,6 +15,7 @@ use shared::ids::RandomIds;
 #[utoipa::path(
     post,
     path = "/appointments/{id}/cancel",
+    operation_id = "cancelAppointment",
     tag = "appointments",
     params(("id" = u64, Path, description = "The appointment's id.")),
     security(("bearer" = [])),

@@ -17,6 +17,7 @@ use shared::users::{Role, UserReader};
 #[utoipa::path(
     post,
     path = "/doctors/profile",
+    operation_id = "setDoctorProfile",
     tag = "doctors",
     request_body = DoctorProfileRequest,
     security(("bearer" = [])),

@@ -14,6 +14,7 @@ use shared::ids::RandomIds;
 #[utoipa::path(
     get,
     path = "/appointments/{id}",
+    operation_id = "getAppointment",
     tag = "appointments",
     params(("id" = u64, Path, description = "The appointment's id.")),
     security(("bearer" = [])),

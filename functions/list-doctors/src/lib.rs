@@ -14,6 +14,7 @@ use shared::profiles::parse_number;
 #[utoipa::path(
     get,
     path = "/doctors",
+    operation_id = "listDoctors",
     tag = "doctors",
     params(
         ("specialization" = Option<String>, Query, description = "Exact, without case."),

@@ -14,6 +14,7 @@ use shared::users::login::{Credentials, LoginForm, LoginJson, TokenResponse, log
 #[utoipa::path(
     post,
     path = "/login",
+    operation_id = "login",
     tag = "accounts",
     request_body(
         description = "The OAuth2 password form (`username` is the email), or JSON.",

@@ -14,9 +14,10 @@ use shared::pagination::{page_request, page_response};
 #[utoipa::path(
     get,
     path = "/appointments/my",
+    operation_id = "myAppointments",
     tag = "appointments",
     params(
-        ("when" = Option<When>, Query, description = "`upcoming`, `past` or `all` (default)."),
+        ("when" = inline(Option<When>), Query, description = "`upcoming`, `past` or `all` (default)."),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 50."),
         ("next" = Option<String>, Query, description = "The cursor from a `Link` header."),
     ),

@@ -72,6 +72,37 @@ mod tests {
             assert!(json["paths"][path].is_object(), "{path} is documented");
         }
     }
+
+    /// Swagger UI tells operations apart by their id: two alike make "Try it out" on one
+    /// operation send another.
+    #[test]
+    fn every_operation_has_its_own_id() {
+        let json: serde_json::Value = serde_json::from_str(&document()).expect("JSON");
+        let mut ids = Vec::new();
+        for (path, item) in json["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("a path item") {
+                let id = operation["operationId"].as_str();
+                ids.push(id.unwrap_or_else(|| panic!("{method} {path} has no operationId")));
+            }
+        }
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operationIds repeat: {ids:?}");
+    }
+
+    /// Every `$ref` names a schema that the document defines.
+    #[test]
+    fn every_reference_resolves() {
+        let text = document();
+        let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let prefix = "\"#/components/schemas/";
+        for (start, _) in text.match_indices(prefix) {
+            let rest = &text[start + prefix.len()..];
+            let name = &rest[..rest.find('"').expect("a closing quote")];
+            assert!(json["components"]["schemas"][name].is_object(), "{name} is not defined");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ const DEFAULT_HALF_RANGE_DAYS: i64 = 30;
 #[utoipa::path(
     get,
     path = "/analytics/{h3_index}",
+    operation_id = "regionAnalytics",
     tag = "analytics",
     params(
         ("h3_index" = String, Path, description = "An H3 cell of resolution 0 to 7, any case."),

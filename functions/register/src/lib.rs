@@ -15,6 +15,7 @@ use shared::users::{UserReader, UserWriter};
 #[utoipa::path(
     post,
     path = "/register",
+    operation_id = "register",
     tag = "accounts",
     request_body = RegisterRequest,
     security((), ("bearer" = [])),

@@ -15,6 +15,7 @@ use shared::users::UserReader;
 #[utoipa::path(
     post,
     path = "/setup-patient",
+    operation_id = "setupPatient",
     tag = "patients",
     params(
         ("latitude" = Option<f64>, Query, description = "Degrees, -90 to 90."),

@@ -12,6 +12,7 @@ use shared::users::profile::{UserProfile, my_profile};
 #[utoipa::path(
     get,
     path = "/users/me",
+    operation_id = "usersMe",
     tag = "accounts",
     security(("bearer" = [])),
     responses(
