@@ -132,7 +132,9 @@ def fuzz(base, role, token, seed, report_dir):
         "--checks", CHECKS,
         "--max-examples", os.environ.get("FUZZ_EXAMPLES", "50"),
         "--seed", str(seed),
-        "--workers", "2",
+        # One worker: on CPython 3.11, Hypothesis describing its strategies from two threads at
+        # once can fail inside `ast` ("AST constructor recursion depth mismatch").
+        "--workers", "1",
         "--request-timeout", "60",
         "--wait-for-schema", "60",
         "--suppress-health-check", "too_slow,filter_too_much",
