@@ -1194,6 +1194,7 @@ def serve(foreground, api_port, env):
     instances per function, so that an event consumer is not queued behind a busy instance:
     ministack drops an API-destination delivery that takes more than 5 s."""
     command = watch_command(api_port, "--concurrency", str(DEV_CONCURRENCY))
+    env = {**env, "CARGO_LAMBDA_IGNORE_FILES": str(REPO / "scripts" / "watch.ignore")}
     say(" ".join(command))
     say(f"API on http://{LOCALHOST}:{api_port}  (Ctrl-C stops everything and saves the data)")
     status = foreground.run(start_group(command, env), "cargo lambda watch")
