@@ -33,10 +33,12 @@ REPO = Path(__file__).resolve().parent.parent
 SCHEMATHESIS = REPO / ".venv" / "bin" / "schemathesis"
 PASSWORD = "fuzzing-Pass-2026"
 # Checks every response must pass. Schemathesis's other checks judge API design choices (for
-# instance, that any body the schema does not describe is refused) rather than conformance.
+# instance, that any body the schema does not describe is refused) rather than conformance. The
+# first two are schemathesis's own not_a_server_error and status_code_conformance, except for a
+# GET that cargo-lambda's local HTTP front failed itself (scripts/fuzz_hooks.py).
 CHECKS = ",".join([
-    "not_a_server_error",
-    "status_code_conformance",
+    "no_server_error",
+    "documented_status",
     "content_type_conformance",
     "response_schema_conformance",
 ])

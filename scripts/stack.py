@@ -1098,8 +1098,9 @@ def watch_command(api_port, *extra):
             "--invoke-address", LOCALHOST, "--invoke-port", str(api_port), *extra]
 
 
-# Lines of a function log worth showing wherever they are: a panic, an error, a failed request.
-TROUBLE = re.compile(r"panicked at|\bERROR\b|request failed")
+# Lines of a function log worth showing wherever they are: a panic, an error, a failed request;
+# not cargo-lambda's note, for each request to an unrouted path, listing the functions.
+TROUBLE = re.compile(r"panicked at|\bERROR\b(?!.*available_functions)|request failed")
 
 
 def print_tail(path, title, lines=60, context=3):
