@@ -315,7 +315,10 @@ async fn send_get(request: reqwest::RequestBuilder) -> Reply {
             return reply;
         }
         attempt += 1;
-        eprintln!("the local HTTP front answered its own 500 ({:?}); repeating the GET", reply.body);
+        eprintln!(
+            "the local HTTP front answered its own 500 ({:?}); repeating the GET",
+            reply.body
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
