@@ -10,13 +10,14 @@ talks only to API_URL (default http://127.0.0.1:9000).
 """
 
 import argparse
-import json
+import functools
 import os
 import statistics
 import time
 import urllib.parse
-import urllib.request
 import uuid
+
+import api_request
 
 API = os.environ.get("API_URL", "http://127.0.0.1:9000").rstrip("/")
 PASSWORD = "audit latency probe"
@@ -24,23 +25,8 @@ POLL_S = 0.01
 GIVE_UP_S = 15.0
 
 
-def call(method, path, body=None, token=None, form=False):
-    """One request; returns (status, parsed JSON body)."""
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    data = None
-    if body is not None:
-        if form:
-            data = urllib.parse.urlencode(body).encode()
-            headers["content-type"] = "application/x-www-form-urlencoded"
-        else:
-            data = json.dumps(body).encode()
-            headers["content-type"] = "application/json"
-    request = urllib.request.Request(API + path, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+# One request to the API: (status, parsed JSON body or None).
+call = functools.partial(api_request.call, API)
 
 
 def login(email, password):

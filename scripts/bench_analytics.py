@@ -57,10 +57,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from pathlib import Path
 
 import botocore.exceptions
+
+from api_request import headers_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stack  # noqa: E402  (the local stack's own code: same start-up as `stack.py test`)
@@ -347,15 +348,7 @@ class Api:
 
     def call(self, method, path, body=None, token=None, form=False, timeout=REQUEST_TIMEOUT_S):
         """(status, parsed JSON body) of one request."""
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        data = None
-        if body is not None:
-            if form:
-                data = urllib.parse.urlencode(body).encode()
-                headers["content-type"] = "application/x-www-form-urlencoded"
-            else:
-                data = json.dumps(body).encode()
-                headers["content-type"] = "application/json"
+        data, headers = headers_for(body, token, form)
         for attempt in (1, 2):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(LOCALHOST, self.port, timeout=timeout)

@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time as day_time, timedelta, timezone
 from pathlib import Path
 
+from api_request import headers_for
+
 REPO = Path(__file__).resolve().parent.parent
 CITIES_CSV = REPO / "shared" / "tests" / "data" / "h3_reference.csv"
 EMAIL_DOMAIN = "clinic-demo.example"
@@ -290,15 +292,10 @@ class Tally:
 
 def request(settings, method, path, token=None, body=None, form=None):
     """One request to the API, retried with backoff on 429, 502-504 and lost connections."""
-    headers = {"accept": "application/json"}
-    data = None
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    if body is not None:
-        data, headers["content-type"] = json.dumps(body).encode(), "application/json"
     if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-        headers["content-type"] = "application/x-www-form-urlencoded"
+        data, headers = headers_for(form, token, form=True)
+    else:
+        data, headers = headers_for(body, token)
     for delay in RETRY_DELAYS_S + [None]:
         reply = send(urllib.request.Request(settings.api + path, data, headers, method=method))
         if reply.status not in RETRY_STATUSES or delay is None:

@@ -17,17 +17,15 @@ Environment:
 """
 
 import datetime
-import json
 import os
 import random
 import secrets
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
+
+from api_request import call
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMATHESIS = REPO / ".venv" / "bin" / "schemathesis"
@@ -46,31 +44,6 @@ CHECKS = ",".join([
 
 class FuzzError(Exception):
     """A setup step failed; the message says which."""
-
-
-def call(base, method, path, body=None, token=None, form=False):
-    """One request; returns (status, parsed JSON body or None)."""
-    headers = {"Accept": "application/json"}
-    data = None
-    if body is not None:
-        if form:
-            data = urllib.parse.urlencode(body).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        else:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, None
 
 
 def expect(reply, statuses, what):

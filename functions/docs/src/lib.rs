@@ -6,7 +6,7 @@
 //! from their content, which lets browsers keep them for a year; the page itself is revalidated
 //! on every visit, so a deployment with new files is seen at once.
 
-use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::anyhow;
@@ -40,11 +40,36 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
                            'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
                            form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-/// What the handler needs, built once per cold start.
+/// What the handler needs, built once per cold start: the page and the files it links, each
+/// with its `ETag`, so that a request only looks one up.
 pub struct Docs {
     config: Arc<Config<'static>>,
     version: String,
-    page: String,
+    page: File,
+    linked: HashMap<&'static str, File>,
+}
+
+/// One file as served: its bytes, media type and `ETag`.
+struct File {
+    bytes: Vec<u8>,
+    content_type: String,
+    etag: String,
+}
+
+impl File {
+    fn new(name: &str, bytes: Vec<u8>, served_type: String) -> Self {
+        let mut hash = Fnv::new();
+        hash.write(&bytes);
+        let etag = format!("\"{}\"", hash.hex());
+        let content_type = content_type(name).map_or(served_type, str::to_owned);
+        Self { bytes, content_type, etag }
+    }
+
+    /// One of Swagger UI's files, or `None` when it has no file of that name.
+    fn swagger_ui(name: &str, config: &Arc<Config<'static>>) -> anyhow::Result<Option<Self>> {
+        let file = serve(name, config.clone()).map_err(|e| anyhow!("Swagger UI's {name}: {e}"))?;
+        Ok(file.map(|file| Self::new(name, file.bytes.into_owned(), file.content_type)))
+    }
 }
 
 impl Docs {
@@ -65,16 +90,17 @@ impl Docs {
             .validator_url("none"),
         );
         let mut hash = Fnv::new();
+        let mut linked = HashMap::new();
         for name in LINKED {
-            let file = serve(name, config.clone())
-                .map_err(|e| anyhow!("Swagger UI's {name}: {e}"))?
+            let file = File::swagger_ui(name, &config)?
                 .ok_or_else(|| anyhow!("Swagger UI has no {name}"))?;
             hash.write(name.as_bytes());
             hash.write(&file.bytes);
+            linked.insert(name, file);
         }
         let version = hash.hex();
-        let page = page(&version);
-        Ok(Self { config, version, page })
+        let page = File::new("index.html", page(&version).into_bytes(), String::new());
+        Ok(Self { config, version, page, linked })
     }
 
     /// The version that the page's file URLs carry (`?v=`).
@@ -111,8 +137,7 @@ fn page(version: &str) -> String {
 pub async fn handle(docs: &Docs, request: Request) -> Result<Response<Body>, ApiError> {
     let parameters = request.path_parameters();
     let Some(name) = parameters.first("proxy") else {
-        let page = docs.page.as_bytes();
-        let mut response = cached(&request, page, REVALIDATE, "text/html; charset=utf-8");
+        let mut response = cached(&request, &docs.page, REVALIDATE);
         let headers = response.headers_mut();
         headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
         headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -126,17 +151,16 @@ pub async fn handle(docs: &Docs, request: Request) -> Result<Response<Body>, Api
         return Ok(response);
     }
 
-    let file = serve(name, docs.config.clone())
-        .map_err(|e| ApiError::Internal(anyhow!("Swagger UI's {name}: {e}")))?
+    if let Some(file) = docs.linked.get(name) {
+        let requested_version = request.query_string_parameters_ref().and_then(|q| q.first("v"));
+        let cache = if requested_version == Some(docs.version()) { IMMUTABLE } else { REVALIDATE };
+        return Ok(cached(&request, file, cache));
+    }
+    // Swagger UI's other files (not linked by the page, so never versioned).
+    let file = File::swagger_ui(name, &docs.config)
+        .map_err(ApiError::Internal)?
         .ok_or_else(|| ApiError::NotFound("Swagger UI has no such file.".into()))?;
-    let requested_version = request.query_string_parameters_ref().and_then(|q| q.first("v"));
-    let cache = if requested_version == Some(docs.version()) && LINKED.contains(&name) {
-        IMMUTABLE
-    } else {
-        REVALIDATE
-    };
-    let content_type = content_type(name).map_or(Cow::Owned(file.content_type), Cow::Borrowed);
-    Ok(cached(&request, &file.bytes, cache, &content_type))
+    Ok(cached(&request, &file, REVALIDATE))
 }
 
 /// The media type of one of Swagger UI's files, with the charset of the text ones.
@@ -151,11 +175,8 @@ fn content_type(name: &str) -> Option<&'static str> {
     })
 }
 
-/// A 200 with `bytes` and its `ETag`, or a 304 when the client's copy is current.
-fn cached(request: &Request, bytes: &[u8], cache: &str, content_type: &str) -> Response<Body> {
-    let mut hash = Fnv::new();
-    hash.write(bytes);
-    let etag = format!("\"{}\"", hash.hex());
+/// A 200 with the file and its `ETag`, or a 304 when the client's copy is current.
+fn cached(request: &Request, file: &File, cache: &str) -> Response<Body> {
     let current = request
         .headers()
         .get_all(IF_NONE_MATCH)
@@ -163,22 +184,22 @@ fn cached(request: &Request, bytes: &[u8], cache: &str, content_type: &str) -> R
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == etag || tag == "*");
+        .any(|tag| tag == file.etag || tag == "*");
 
     let mut response = if current {
         let mut response = Response::new(Body::Empty);
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         response
-    } else if content_type.starts_with("image/") {
-        Response::new(Body::Binary(bytes.to_vec()))
+    } else if file.content_type.starts_with("image/") {
+        Response::new(Body::Binary(file.bytes.clone()))
     } else {
-        Response::new(Body::Text(String::from_utf8_lossy(bytes).into_owned()))
+        Response::new(Body::Text(String::from_utf8_lossy(&file.bytes).into_owned()))
     };
     let headers = response.headers_mut();
     let value = |text: &str| HeaderValue::from_str(text).expect("a visible ASCII header value");
-    headers.insert(CONTENT_TYPE, value(content_type));
+    headers.insert(CONTENT_TYPE, value(&file.content_type));
     headers.insert(CACHE_CONTROL, value(cache));
-    headers.insert(ETAG, value(&etag));
+    headers.insert(ETAG, value(&file.etag));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

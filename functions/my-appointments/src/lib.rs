@@ -17,7 +17,11 @@ use shared::pagination::{page_request, page_response};
     operation_id = "myAppointments",
     tag = "appointments",
     params(
-        ("when" = inline(Option<When>), Query, description = "`upcoming`, `past` or `all` (default)."),
+        (
+            "when" = inline(Option<When>),
+            Query,
+            description = "`upcoming`, `past` or `all` (default)."
+        ),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 50."),
         ("next" = Option<String>, Query, description = "The cursor from a `Link` header."),
     ),
