@@ -13,6 +13,9 @@
 #                                                  target/lambda/<function>/bootstrap each
 #   make bench-analytics                           analytics latency at 10 000 and 100 000
 #                                                  appointments (writes bench/ANALYTICS.md)
+#   make bench                                     release builds measured: cold starts, warm
+#                                                  handler times, throughput, memory, sizes
+#                                                  (writes bench/REPORT.md)
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -99,3 +102,17 @@ h3-reference:
 bench-analytics: $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet h3==4.5.0
 	$(PYTHON) scripts/bench_analytics.py
+
+# The performance benchmark (see the header of scripts/bench.py): builds every function as
+# `make build` does, plus the reference function, the password timer and create-admin (in the
+# same cargo run, so they share its features and nothing compiles twice), then measures on a
+# throwaway stack and writes bench/REPORT.md. It reruns `make bench-analytics` unless
+# BENCH_ANALYTICS=0. A measurement, not part of `make test`.
+BENCH_BINS := bare password-timing create-admin
+.PHONY: bench
+bench: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet h3==4.5.0
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo-lambda lambda build --release \
+		$(LAMBDA_ARCH_FLAG_$(ARCH)) \
+		$(addprefix --bin ,$(notdir $(wildcard functions/*)) $(BENCH_BINS))
+	$(PYTHON) scripts/bench.py

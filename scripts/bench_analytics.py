@@ -833,6 +833,17 @@ def run_phases(run, api, admin, client, table, data):
         before, stored = (totals, days), count
 
 
+def chosen_ports():
+    """BENCH_EMULATOR_PORT and BENCH_API_PORT when both are set (`make bench` sets them), else
+    two free ports."""
+    if os.environ.get("BENCH_EMULATOR_PORT") and os.environ.get("BENCH_API_PORT"):
+        ports = [stack.env_port(name, 0) for name in ("BENCH_EMULATOR_PORT", "BENCH_API_PORT")]
+        for port, name in zip(ports, ("BENCH_EMULATOR_PORT", "BENCH_API_PORT")):
+            stack.require_free_port(port, name)
+        return ports
+    return stack.free_ports(2)
+
+
 def check_deadline(run):
     if time.monotonic() - run["started"] > DEADLINE_S:
         raise BenchError(f"the run took longer than {DEADLINE_S} s; stopping")
@@ -843,7 +854,7 @@ def bench(foreground, tmp):
     run = {"started": time.monotonic(), "phases": [],
            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "nproc": len(os.sched_getaffinity(0)), "cpu": cpu_model()}
-    emulator_port, api_port = stack.free_ports(2)
+    emulator_port, api_port = chosen_ports()
     env = stack.function_env(emulator_port)
     table = env["TABLE_NAME"]
     ministack_log, watch_log = tmp / "ministack.log", tmp / "watch.log"
