@@ -138,7 +138,12 @@ def check(case, world, invocation, instance=None):
 
 def invoke_next(api, case, world, counter, instance):
     """Invoke the case's next event; stop unless it succeeded."""
-    return check(case, world, api.invoke(case.event(world, next(counter))), instance)
+    try:
+        invocation = api.invoke(case.event(world, next(counter)))
+    except TimeoutError as error:
+        raise MeasureError(f"{case.function}: {error} (alive: {instance.alive()})\n"
+                           f"{instance.log_tail()}") from None
+    return check(case, world, invocation, instance)
 
 
 def wait_first_poll(api, instance, function):

@@ -10,6 +10,7 @@ import collections
 import http.client
 import http.server
 import socket
+import sys
 import threading
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
@@ -24,6 +25,7 @@ class CountingProxy:
         handler = type("Handler", (_Handler,), {"proxy": self})
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
+        self.server.handle_error = quiet_disconnects(self.server.handle_error)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
@@ -81,3 +83,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
         finally:
             upstream.close()
+
+
+def quiet_disconnects(handle_error):
+    """The server's error hook, silent when a client went away (a stopped function process)."""
+    def handle(request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        handle_error(request, client_address)
+    return handle

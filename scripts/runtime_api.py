@@ -11,8 +11,10 @@ with the moment it started a function process. Listens on 127.0.0.1 only; standa
 
 import http.server
 import socket
+import sys
 import json
 import queue
+import select
 import threading
 import time
 import uuid
@@ -59,6 +61,7 @@ class RuntimeApi:
         handler = type("Handler", (_Handler,), {"api": self})
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
+        self.server.handle_error = quiet_disconnects(self.server.handle_error)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -83,16 +86,18 @@ class RuntimeApi:
         with self.lock:
             self.generation += 1
 
-    def _next(self, generation):
-        """The next event for a poll of this generation, or None once the generation is over."""
+    def _next(self, generation, connection):
+        """The next event for a poll of this generation from a process still connected, or
+        None once the generation is over or the process is gone (a poll that was still in
+        flight when its process was stopped must not take an event)."""
         while True:
             try:
                 invocation = self.pending.get(timeout=0.05)
             except queue.Empty:
-                if self.generation != generation:
+                if self.generation != generation or peer_gone(connection):
                     return None
                 continue
-            if self.generation != generation:
+            if self.generation != generation or peer_gone(connection):
                 self.pending.put(invocation)
                 return None
             return invocation
@@ -150,7 +155,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(404, b'{"errorMessage":"not found"}')
             return
         self.api._note_poll()
-        invocation = self.api._next(self.api.generation)
+        invocation = self.api._next(self.api.generation, self.connection)
         if invocation is None:  # the process this poll came from was stopped
             self.close_connection = True
             return
@@ -200,3 +205,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
+
+
+def peer_gone(connection):
+    """True when the other end has closed the connection (a stopped process): the socket reads
+    as ended. A live runtime client sends nothing while it waits for its event."""
+    readable, _, _ = select.select([connection], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def quiet_disconnects(handle_error):
+    """The server's error hook, silent when a client went away (a stopped function process)."""
+    def handle(request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        handle_error(request, client_address)
+    return handle
