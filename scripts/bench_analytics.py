@@ -37,6 +37,9 @@ office hours, with about 8% cancelled. Doctors and patients are synthetic ids wi
 not accounts; no slot or pointer items are written (the analytics never read them), so these
 appointments cannot be cancelled or read by id through the API.
 
+Its emulator and API listen on two free ports, or on BENCH_EMULATOR_PORT and BENCH_API_PORT when
+both are set (`make bench`, which reruns this benchmark, sets them).
+
 Uses the standard library, boto3, PyYAML (through stack.py) and h3.
 """
 

@@ -1,6 +1,7 @@
 """Writes bench/REPORT.md from the figures of scripts/bench.py, each beside its goal."""
 
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -80,7 +81,8 @@ def conditions(run):
                 cpu = line.split(":", 1)[1].strip()
                 break
     profile = tomllib.loads((stack.REPO / "Cargo.toml").read_text())["profile"]["release"]
-    profile_text = ", ".join(f"{k} = {v!r}" for k, v in profile.items() if k != "package")
+    profile_text = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in profile.items()
+                             if k != "package")
     commit = command_output(["git", "rev-parse", "--short", "HEAD"])
     dirty = command_output(["git", "status", "--porcelain", "--", "shared", "functions",
                             "bench", "Cargo.toml", "Cargo.lock"])
@@ -89,9 +91,10 @@ def conditions(run):
     return f"""- date: {run["date"]:%Y-%m-%d %H:%M} UTC; the run took {run["total_s"]:.0f} s
 - machine: {len(os.sched_getaffinity(0))} CPUs, {cpu}; Linux {platform.release()}; other
   processes used {run.get("cpu_share", 0):.0%} of the CPU time while it ran
-- build: `cargo lambda build --release --x86-64` ({command_output(["rustc", "-V"])}), the
-  release profile of Cargo.toml: {profile_text}; x86_64 only (arm64 cannot be built on this
-  machine: its standard library is not installed, so no arm64 figure is given)
+- build: `cargo lambda build --release --x86-64` ({command_output(["rustc", "-V"])}) with the
+  release profile of Cargo.toml: {profile_text}
+- architecture: x86_64 only; arm64 cannot be built on this machine (its standard library is
+  not installed), so no arm64 figure is given
 - source: commit {commit}{"; with uncommitted changes to the build's sources" if dirty else ""}
 - tools: {versions}; Python {platform.python_version()}
 - data: the table held {run.get("items", 0):,} items at the end (the accounts, their profiles,
