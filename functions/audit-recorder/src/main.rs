@@ -1,6 +1,8 @@
 use lambda_http::lambda_runtime::{run, service_fn};
 
-#[tokio::main]
+// Lambda gives a process one event at a time: one thread serves it, with no hand-offs between
+// worker threads (see bench/NOTES.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let (store, _bus) = shared::app::clients_from_env().await;

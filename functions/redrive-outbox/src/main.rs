@@ -1,7 +1,9 @@
 use lambda_http::lambda_runtime::{LambdaEvent, run, service_fn};
 use shared::events::Delivery;
 
-#[tokio::main]
+// Lambda gives a process one event at a time: one thread serves it, with no hand-offs between
+// worker threads (see bench/NOTES.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let (store, bus) = shared::app::clients_from_env().await;
