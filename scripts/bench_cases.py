@@ -101,7 +101,9 @@ def http_event(route_key, path, token=None, body=None, query="", path_parameters
 def bus_event(sample, event_id):
     """An EventBridge envelope from events/eventbridge/, with its own event id."""
     event = json.loads((EVENTS / "eventbridge" / sample).read_text(encoding="utf-8"))
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     event["id"] = f"bench-{event_id}"
+    event["time"] = event["detail"]["occurred_at"] = now
     event["detail"]["event_id"] = event_id
     return event
 
@@ -237,11 +239,13 @@ CASES = (
     Case("my-appointments", my_appointments, "GET /appointments/my"),
     Case("get-appointment", get_appointment, "GET /appointments/{id}"),
     Case("cancel-appointment", cancel, "POST /appointments/{id}/cancel", warm=500),
+    # The consumers before the readers, so the audit trail and the statistics hold records
+    # (the benchmark's bus has no rules: nothing reaches them otherwise).
+    Case("analytics-updater", analytics_updater),
+    Case("audit-recorder", audit_recorder),
     Case("audit-logs", audit_logs, "GET /audit-logs"),
     Case("busiest-regions", busiest_regions, "GET /analytics"),
     Case("region-analytics", region_analytics, "GET /analytics/{h3_index}"),
-    Case("analytics-updater", analytics_updater),
-    Case("audit-recorder", audit_recorder),
     Case("redrive-outbox", redrive_outbox),
 )
 

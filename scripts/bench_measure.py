@@ -88,9 +88,14 @@ class Instance:
 
 def process_cpu_seconds(pid):
     """utime + stime of a process from /proc/<pid>/stat."""
+    return sum(process_cpu_split(pid))
+
+
+def process_cpu_split(pid):
+    """(user, system) CPU seconds of a process, all its threads, from /proc/<pid>/stat."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def tree_cpu_seconds(pid):
@@ -153,6 +158,8 @@ def wait_first_poll(api, instance, function):
                            f"(alive: {instance.alive()})\n{instance.log_tail()}")
     if api.init_errors:
         raise MeasureError(f"{function} reported an init error: {api.init_errors[-1]!r}")
+    if api.first_poll < instance.started:
+        raise MeasureError(f"{function}: a poll from before the process started was counted")
     return api.first_poll - instance.started
 
 
@@ -174,19 +181,22 @@ def cold_starts(setup, api, case, world, counter, starts, extra_env=None):
 
 def warm_run(setup, api, case, world, counter, warm_up=20):
     """One process, `warm_up` unmeasured invocations, then `case.warm` measured ones in a row.
-    Answers their durations (ms), the process's CPU time per invocation (ms) and its peak
-    resident memory (KiB)."""
+    Answers their durations (ms), the process's CPU time per invocation (ms; also its user part
+    alone) and its peak resident memory (KiB)."""
     instance = setup.start(case.function, api)
     try:
         for _ in range(warm_up):
             invoke_next(api, case, world, counter, instance)
-        cpu_before = instance.cpu_seconds()
+        user_before, system_before = process_cpu_split(instance.pid)
         durations = []
         for _ in range(case.warm):
             invocation = invoke_next(api, case, world, counter, instance)
             durations.append(invocation.duration_ms)
-        cpu_ms = (instance.cpu_seconds() - cpu_before) * 1000 / case.warm
-        return {"durations": durations, "cpu_ms": cpu_ms, "peak_kib": instance.peak_rss_kib()}
+        user, system = process_cpu_split(instance.pid)
+        user_ms = (user - user_before) * 1000 / case.warm
+        system_ms = (system - system_before) * 1000 / case.warm
+        return {"durations": durations, "cpu_ms": user_ms + system_ms, "user_ms": user_ms,
+                "peak_kib": instance.peak_rss_kib()}
     finally:
         instance.stop()
         api.forget_polls()

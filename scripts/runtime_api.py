@@ -137,8 +137,8 @@ class RuntimeApi:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 64 * 1024  # headers and body leave in one write (see `setup`)  # keep-alive, as the runtime client expects
+    protocol_version = "HTTP/1.1"  # keep-alive, as the runtime client expects
+    wbufsize = 64 * 1024  # headers and body leave in one write (see `setup`)
     api: RuntimeApi
 
     def setup(self):
@@ -153,6 +153,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path != f"{PREFIX}/invocation/next":
             self._reply(404, b'{"errorMessage":"not found"}')
+            return
+        if peer_gone(self.connection):  # sent by a process stopped since: not a first poll
+            self.close_connection = True
             return
         self.api._note_poll()
         invocation = self.api._next(self.api.generation, self.connection)
