@@ -85,7 +85,7 @@ def conditions(run):
                              if k != "package")
     commit = command_output(["git", "rev-parse", "--short", "HEAD"])
     dirty = command_output(["git", "status", "--porcelain", "--", "shared", "functions",
-                            "bench", "Cargo.toml", "Cargo.lock"])
+                            "bench/bare", "bench/password-timing", "Cargo.toml", "Cargo.lock"])
     versions = ", ".join(f"{name} {importlib.metadata.version(name)}"
                          for name in ("cargo-lambda", "ministack", "boto3"))
     return f"""- date: {run["date"]:%Y-%m-%d %H:%M} UTC; the run took {run["total_s"]:.0f} s
