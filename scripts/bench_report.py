@@ -7,6 +7,7 @@ import platform
 import re
 import statistics
 import subprocess
+import textwrap
 import tomllib
 
 import stack
@@ -335,5 +336,18 @@ Lambda would receive (one file, deflate, as Python's zipfile writes it).
 {analytics_section(run)}
 """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(wrap_prose(text), encoding="utf-8")
     return path
+
+
+def wrap_prose(text, width=100):
+    """Wraps the long lines of prose at `width` columns; table rows stay whole."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width or line.startswith("|"):
+            lines.append(line)
+            continue
+        indent = "  " if line.startswith("- ") else ""
+        lines += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                               break_on_hyphens=False)
+    return "\n".join(lines)
