@@ -15,7 +15,7 @@ use shared::events::{Delivery, EventBridgeBus, Trace};
 use shared::ids::RandomIds;
 use shared::store::DynamoStore;
 use shared::users::register::{NewUser, RegisterRequest, Registrar, register};
-use shared::users::{Role, UserId};
+use shared::users::{Role, User, UserId, UserStatus};
 
 /// The API under test.
 pub struct TestApp {
@@ -195,7 +195,17 @@ pub fn expired_token(role: Role) -> String {
     let config = Config::from_env().expect("the test environment is configured");
     let keys = JwtKeys::new(&config.jwt).expect("keys");
     let two_hours_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(2);
-    keys.issue(UserId::new(1), role, two_hours_ago).expect("a token").access_token
+    let someone = User {
+        id: UserId::new(1),
+        username: "someone".into(),
+        email: "someone@example.com".into(),
+        role,
+        status: UserStatus::Active,
+        password_hash: String::new(),
+        created_at: two_hours_ago,
+        token_version: 0,
+    };
+    keys.issue(&someone, two_hours_ago).expect("a token").access_token
 }
 
 // --- Profiles, doctors and appointments ------------------------------------------------------

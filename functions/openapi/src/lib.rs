@@ -26,7 +26,13 @@ use utoipa::OpenApi;
         audit_logs::handle,
         region_analytics::handle,
         busiest_regions::handle,
+        list_users::handle,
+        update_user::handle,
+        change_password::handle,
+        health::handle,
     ),
+    // `When` appears only in a query parameter, so no body registers it.
+    components(schemas(shared::appointments::When)),
     modifiers(&BearerSecurity),
     tags(
         (name = "accounts", description = "Registration, login and profiles."),
@@ -35,6 +41,7 @@ use utoipa::OpenApi;
         (name = "appointments", description = "Booking, reading and cancelling."),
         (name = "audit", description = "Who did what, for Admins."),
         (name = "analytics", description = "Where demand comes from, on H3 hexagons."),
+        (name = "operations", description = "Health checks for load balancers and monitors."),
     )
 )]
 pub struct ApiDoc;
@@ -70,6 +77,50 @@ mod tests {
         assert_eq!(flow["tokenUrl"], "/login");
         for path in ["/register", "/login", "/users/me"] {
             assert!(json["paths"][path].is_object(), "{path} is documented");
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_operation_ids_are_unique() {
+        let json: serde_json::Value = serde_json::from_str(&document()).expect("JSON");
+        let mut references = Vec::new();
+        collect_references(&json, &mut references);
+
+        assert!(!references.is_empty());
+        for reference in references {
+            let pointer = reference.strip_prefix('#').expect("a local reference");
+            assert!(json.pointer(pointer).is_some(), "{reference} does not resolve");
+        }
+        // A handler without an explicit `operation_id` is named after its function, `handle`.
+        let mut ids: Vec<&str> = json["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|item| item.as_object().expect("a path item").values())
+            .filter_map(|operation| operation["operationId"].as_str())
+            .filter(|id| *id != "handle")
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "duplicate operation ids: {ids:?}");
+        for id in ["listUsers", "updateUser", "changePassword", "getHealth"] {
+            assert!(ids.contains(&id), "{id}");
+        }
+    }
+
+    fn collect_references(value: &serde_json::Value, into: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(reference) = map.get("$ref").and_then(|r| r.as_str()) {
+                    into.push(reference.to_owned());
+                }
+                map.values().for_each(|v| collect_references(v, into));
+            }
+            serde_json::Value::Array(items) => {
+                items.iter().for_each(|v| collect_references(v, into))
+            }
+            _ => {}
         }
     }
 }
@@ -118,6 +169,6 @@ mod sample_events {
             }
             seen += 1;
         }
-        assert!(seen >= 11, "only {seen} sample events");
+        assert!(seen >= 15, "only {seen} sample events");
     }
 }
