@@ -1,9 +1,12 @@
-//! Sign-in throttling: attempts to prove a password are counted per account (the normalised
-//! email, whether or not an account has it) and per source address, in fixed windows that start
-//! with the first attempt. Each attempt takes a slot before the password is checked, so parallel
-//! guesses cannot slip past the limit; a success gives its address slot back and clears the
-//! account's counter. Past the limit the answer is 429 with `Retry-After`, whatever the email, so
-//! the answer never tells whether an account exists.
+//! Sign-in throttling: failed attempts to prove a password are counted per account (the
+//! normalised email, whether or not an account has it) and per source address, in fixed windows
+//! that start with the first failure. Both counters are read before the password is checked;
+//! past either limit the answer is 429 with `Retry-After`, whatever the email, so the answer
+//! never tells whether an account exists. A failure adds one to both; a success clears the
+//! account's counter.
+//!
+//! Guesses sent at the same moment are all checked before their failures are counted, so a
+//! burst can exceed the limit once per window; API Gateway's rate limit bounds its size.
 
 use std::future::Future;
 
@@ -56,33 +59,33 @@ fn digest(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A counter after an attempt was counted.
+/// The failures of one key in its current window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Count {
-    /// Attempts in the current window, this one included.
-    pub attempts: u32,
+    pub failures: u32,
     /// When the window started (Unix seconds).
     pub window_start: i64,
 }
 
-/// Counters of attempts, one per key, that expire with their window.
+/// Counters of failures, one per key, that expire with their window.
 pub trait AttemptCounter: Send + Sync {
-    /// Counts one attempt under `key`: in the current window if it started less than
-    /// `window_seconds` before `now`, else in a new window starting at `now`.
-    fn count_attempt(
+    /// The failures under `key` in a window that started less than `window_seconds` before
+    /// `now`; `None` when there is no such window.
+    fn failures(
+        &self,
+        key: &ThrottleKey,
+        now: i64,
+        window_seconds: u32,
+    ) -> impl Future<Output = anyhow::Result<Option<Count>>> + Send;
+
+    /// Counts one failure under `key`: in the current window, or in a new one starting at
+    /// `now` when the last one is over.
+    fn count_failure(
         &self,
         key: &ThrottleKey,
         now: i64,
         window_seconds: u32,
     ) -> impl Future<Output = anyhow::Result<Count>> + Send;
-
-    /// Takes back one attempt, if the counter is still in the window that started at
-    /// `window_start`.
-    fn uncount_attempt(
-        &self,
-        key: &ThrottleKey,
-        window_start: i64,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// Forgets the counter.
     fn reset(&self, key: &ThrottleKey) -> impl Future<Output = anyhow::Result<()>> + Send;
@@ -108,12 +111,13 @@ impl From<ThrottleError> for ApiError {
     }
 }
 
-/// The slots one attempt took, to give back if it succeeds.
+/// An attempt let through: what to count when it fails, or clear when it succeeds.
 #[derive(Debug)]
 pub struct Ticket {
     account: ThrottleKey,
     address: ThrottleKey,
-    address_window: i64,
+    now: i64,
+    account_has_failures: bool,
 }
 
 /// The throttle of password checks (sign-in, and the current password of a password change).
@@ -123,20 +127,20 @@ pub struct LoginThrottle<'a, C> {
 }
 
 impl<C: AttemptCounter> LoginThrottle<'_, C> {
-    /// Counts an attempt for `email_as_sent` from `source_ip`; refuses it when either counter is
-    /// past its limit.
-    pub async fn begin(
+    /// Lets an attempt for `email_as_sent` from `source_ip` through, unless either counter has
+    /// reached its limit.
+    pub async fn check(
         &self,
         email_as_sent: &str,
         source_ip: &str,
         now: OffsetDateTime,
     ) -> Result<Ticket, ThrottleError> {
-        let (account, address) =
-            (ThrottleKey::account(email_as_sent), ThrottleKey::address(source_ip));
+        let account = ThrottleKey::account(email_as_sent);
+        let address = ThrottleKey::address(source_ip);
         let (now, window) = (now.unix_timestamp(), self.config.window_seconds);
         let (by_account, by_address) = futures::join!(
-            self.counter.count_attempt(&account, now, window),
-            self.counter.count_attempt(&address, now, window),
+            self.counter.failures(&account, now, window),
+            self.counter.failures(&address, now, window),
         );
         let (by_account, by_address) = (by_account?, by_address?);
 
@@ -146,27 +150,35 @@ impl<C: AttemptCounter> LoginThrottle<'_, C> {
         ];
         let mut retry_after_seconds = 0;
         for (scope, count, limit) in limits {
-            if count.attempts > limit {
-                let ends = count.window_start + i64::from(window);
-                let wait = u64::try_from(ends - now).unwrap_or(0).max(1);
-                info!(scope, attempts = count.attempts, "sign-in attempt throttled");
-                retry_after_seconds = retry_after_seconds.max(wait);
-            }
+            let Some(count) = count.filter(|c| c.failures >= limit) else { continue };
+            let ends = count.window_start + i64::from(window);
+            let wait = u64::try_from(ends - now).unwrap_or(0).max(1);
+            info!(scope, failures = count.failures, "sign-in attempt throttled");
+            retry_after_seconds = retry_after_seconds.max(wait);
         }
         if retry_after_seconds > 0 {
             return Err(ThrottleError::Throttled { retry_after_seconds });
         }
-        Ok(Ticket { account, address, address_window: by_address.window_start })
+        Ok(Ticket { account, address, now, account_has_failures: by_account.is_some() })
     }
 
-    /// After a correct password: the account's counter starts again and the address gets its
-    /// slot back. A failure here is logged, never a reason to refuse the success.
-    pub async fn succeeded(&self, ticket: Ticket) {
-        let (reset, uncount) = futures::join!(
-            self.counter.reset(&ticket.account),
-            self.counter.uncount_attempt(&ticket.address, ticket.address_window),
+    /// After a wrong password: one more failure for the email and for the address.
+    pub async fn failed(&self, ticket: Ticket) -> anyhow::Result<()> {
+        let window = self.config.window_seconds;
+        let (account, address) = futures::join!(
+            self.counter.count_failure(&ticket.account, ticket.now, window),
+            self.counter.count_failure(&ticket.address, ticket.now, window),
         );
-        if let Err(e) = reset.and(uncount) {
+        account.and(address).map(|_| ())
+    }
+
+    /// After a correct password: the email's failures are forgotten. A failure here is logged,
+    /// never a reason to refuse the success.
+    pub async fn succeeded(&self, ticket: Ticket) {
+        if !ticket.account_has_failures {
+            return;
+        }
+        if let Err(e) = self.counter.reset(&ticket.account).await {
             warn!(error.cause_chain = ?e, "a sign-in counter was not cleared");
         }
     }
@@ -197,18 +209,24 @@ mod tests {
         }
     }
 
+    /// An attempt that passes the check and fails.
+    async fn fail(throttle: &LoginThrottle<'_, MemoryStore>, email: &str, ip: &str, second: i64) {
+        let ticket = throttle.check(email, ip, at(second)).await.expect("let through");
+        throttle.failed(ticket).await.expect("counted");
+    }
+
     #[tokio::test]
-    async fn the_attempt_after_the_account_limit_waits_until_the_window_ends() {
+    async fn after_the_account_limit_attempts_wait_until_the_window_ends() {
         let store = MemoryStore::default();
         let throttle = throttle(&store, 3, 100);
         for second in 0..3 {
-            assert!(throttle.begin("kim@example.com", "192.0.2.1", at(second)).await.is_ok());
+            fail(&throttle, "kim@example.com", "192.0.2.1", second).await;
         }
 
-        let refused = throttle.begin(" KIM@example.com", "192.0.2.9", at(10)).await;
+        let refused = throttle.check(" KIM@example.com", "192.0.2.9", at(10)).await;
 
         assert_eq!(retry_after(refused), Some(50));
-        assert!(throttle.begin("kim@example.com", "192.0.2.1", at(60)).await.is_ok());
+        assert!(throttle.check("kim@example.com", "192.0.2.1", at(60)).await.is_ok());
     }
 
     #[tokio::test]
@@ -216,32 +234,41 @@ mod tests {
         let store = MemoryStore::default();
         let throttle = throttle(&store, 3, 4);
         for n in 0..4 {
-            let email = format!("person{n}@example.com");
-            assert!(throttle.begin(&email, "198.51.100.7", at(n)).await.is_ok(), "{n}");
+            fail(&throttle, &format!("person{n}@example.com"), "198.51.100.7", n).await;
         }
 
-        let fifth = throttle.begin("person4@example.com", "198.51.100.7", at(5)).await;
-        let elsewhere = throttle.begin("person4@example.com", "198.51.100.8", at(5)).await;
+        let fifth = throttle.check("person4@example.com", "198.51.100.7", at(5)).await;
+        let elsewhere = throttle.check("person4@example.com", "198.51.100.8", at(5)).await;
 
         assert_eq!(retry_after(fifth), Some(55));
         assert!(elsewhere.is_ok(), "another address is not affected");
     }
 
     #[tokio::test]
-    async fn a_success_clears_the_account_and_gives_the_address_its_slot_back() {
+    async fn a_success_clears_the_accounts_failures_but_not_the_addresss() {
         let store = MemoryStore::default();
         let throttle = throttle(&store, 2, 3);
-        throttle.begin("lee@example.com", "203.0.113.5", at(0)).await.expect("first");
-        let ticket = throttle.begin("lee@example.com", "203.0.113.5", at(1)).await.expect("second");
+        fail(&throttle, "lee@example.com", "203.0.113.5", 0).await;
+        let ticket = throttle.check("lee@example.com", "203.0.113.5", at(1)).await.expect("ok");
 
         throttle.succeeded(ticket).await;
 
-        for second in 2..4 {
-            let again = throttle.begin("lee@example.com", "203.0.113.5", at(second)).await;
-            assert!(again.is_ok(), "the account counter started again");
+        fail(&throttle, "lee@example.com", "203.0.113.5", 2).await;
+        assert!(throttle.check("lee@example.com", "203.0.113.5", at(3)).await.is_ok());
+        fail(&throttle, "other@example.com", "203.0.113.5", 4).await;
+        let address_full = throttle.check("third@example.com", "203.0.113.5", at(5)).await;
+        assert!(retry_after(address_full).is_some(), "three failures from the address");
+    }
+
+    #[tokio::test]
+    async fn successes_alone_are_never_throttled() {
+        let store = MemoryStore::default();
+        let throttle = throttle(&store, 1, 1);
+
+        for second in 0..10 {
+            let ticket = throttle.check("kim@example.com", "192.0.2.1", at(second)).await;
+            throttle.succeeded(ticket.expect("let through")).await;
         }
-        let address_full = throttle.begin("other@example.com", "203.0.113.5", at(4)).await;
-        assert!(retry_after(address_full).is_some(), "1 + 2 attempts counted, the 4th is over 3");
     }
 
     #[test]

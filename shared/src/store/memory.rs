@@ -180,29 +180,32 @@ impl UserLister for MemoryStore {
 }
 
 impl AttemptCounter for MemoryStore {
-    async fn count_attempt(
+    async fn failures(
+        &self,
+        key: &ThrottleKey,
+        now: i64,
+        window_seconds: u32,
+    ) -> anyhow::Result<Option<Count>> {
+        let state = self.state();
+        let current =
+            state.counters.get(key).filter(|c| c.window_start > now - i64::from(window_seconds));
+        Ok(current.copied())
+    }
+
+    async fn count_failure(
         &self,
         key: &ThrottleKey,
         now: i64,
         window_seconds: u32,
     ) -> anyhow::Result<Count> {
         let mut state = self.state();
-        let fresh = Count { attempts: 0, window_start: now };
+        let fresh = Count { failures: 0, window_start: now };
         let count = state.counters.entry(key.clone()).or_insert(fresh);
         if count.window_start <= now - i64::from(window_seconds) {
             *count = fresh;
         }
-        count.attempts += 1;
+        count.failures += 1;
         Ok(*count)
-    }
-
-    async fn uncount_attempt(&self, key: &ThrottleKey, window_start: i64) -> anyhow::Result<()> {
-        let mut state = self.state();
-        let count = state.counters.get_mut(key).filter(|c| c.window_start == window_start);
-        if let Some(count) = count {
-            count.attempts = count.attempts.saturating_sub(1);
-        }
-        Ok(())
     }
 
     async fn reset(&self, key: &ThrottleKey) -> anyhow::Result<()> {

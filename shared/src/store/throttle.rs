@@ -1,6 +1,6 @@
-//! Sign-in attempt counters: one item per account or address, counted with an atomic `ADD` while
+//! Failed sign-in counters: one item per account or address, counted with an atomic `ADD` while
 //! their window lasts, replaced when it is over, and removed by the table's TTL (`expires_at`)
-//! after it ends.
+//! after it ends (TTL deletes late, so reads check the window themselves).
 
 use anyhow::Context;
 use aws_sdk_dynamodb::error::SdkError;
@@ -20,7 +20,7 @@ const COUNT_ATTEMPTS: u32 = 3;
 struct CounterItem {
     pk: String,
     sk: String,
-    attempts: u32,
+    failures: u32,
     /// Unix seconds.
     window_start: i64,
     /// When the table may delete the item (Unix seconds): the end of its window.
@@ -40,7 +40,7 @@ where
 }
 
 impl DynamoStore {
-    /// Adds one attempt to a counter whose window is still open (or that does not exist yet);
+    /// Adds one failure to a counter whose window is still open (or that does not exist yet);
     /// `None` when the counter's window is over.
     async fn add_in_window(
         &self,
@@ -55,7 +55,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key_of(key)))
             .update_expression(
-                "ADD attempts :one \
+                "ADD failures :one \
                  SET window_start = if_not_exists(window_start, :now), \
                  expires_at = if_not_exists(expires_at, :ends)",
             )
@@ -72,14 +72,14 @@ impl DynamoStore {
                 let item: CounterItem =
                     serde_dynamo::from_item(output.attributes.unwrap_or_default())
                         .context("Failed to read a sign-in counter")?;
-                Ok(Some(Count { attempts: item.attempts, window_start: item.window_start }))
+                Ok(Some(Count { failures: item.failures, window_start: item.window_start }))
             }
             Err(error) if condition_failed(&error) => Ok(None),
             Err(error) => Err(anyhow::Error::new(error).context("Failed to count a sign-in")),
         }
     }
 
-    /// Replaces a counter whose window is over with a new window holding one attempt; `false`
+    /// Replaces a counter whose window is over with a new window holding one failure; `false`
     /// when another request replaced it first.
     async fn restart_window(
         &self,
@@ -91,7 +91,7 @@ impl DynamoStore {
         let item = CounterItem {
             pk: throttle_pk(key),
             sk: THROTTLE_SK.to_owned(),
-            attempts: 1,
+            failures: 1,
             window_start: now,
             expires_at: now + window,
         };
@@ -119,7 +119,22 @@ fn key_of(key: &ThrottleKey) -> super::Item {
 }
 
 impl AttemptCounter for DynamoStore {
-    async fn count_attempt(
+    async fn failures(
+        &self,
+        key: &ThrottleKey,
+        now: i64,
+        window_seconds: u32,
+    ) -> anyhow::Result<Option<Count>> {
+        let Some(item) = self.get(throttle_pk(key), THROTTLE_SK).await? else {
+            return Ok(None);
+        };
+        let item: CounterItem =
+            serde_dynamo::from_item(item).context("Failed to read a sign-in counter")?;
+        let current = item.window_start > now - i64::from(window_seconds);
+        Ok(current.then_some(Count { failures: item.failures, window_start: item.window_start }))
+    }
+
+    async fn count_failure(
         &self,
         key: &ThrottleKey,
         now: i64,
@@ -130,32 +145,10 @@ impl AttemptCounter for DynamoStore {
                 return Ok(count);
             }
             if self.restart_window(key, now, window_seconds).await? {
-                return Ok(Count { attempts: 1, window_start: now });
+                return Ok(Count { failures: 1, window_start: now });
             }
         }
-        Err(anyhow::Error::new(Contended).context("Failed to count a sign-in"))
-    }
-
-    async fn uncount_attempt(&self, key: &ThrottleKey, window_start: i64) -> anyhow::Result<()> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(key)))
-            .update_expression("ADD attempts :minus_one")
-            .condition_expression("window_start = :start AND attempts > :zero")
-            .expression_attribute_values(":minus_one", number(-1))
-            .expression_attribute_values(":start", number(window_start))
-            .expression_attribute_values(":zero", number(0))
-            .send()
-            .await;
-        match result {
-            // A counter in another window (or gone) has nothing of this attempt to give back.
-            Err(error) if !condition_failed(&error) => {
-                Err(anyhow::Error::new(error).context("Failed to give a sign-in attempt back"))
-            }
-            _ => Ok(()),
-        }
+        Err(anyhow::Error::new(Contended).context("Failed to count a failed sign-in"))
     }
 
     async fn reset(&self, key: &ThrottleKey) -> anyhow::Result<()> {

@@ -116,7 +116,7 @@ pub struct Origin<'a> {
 /// Verifies the credentials and issues a token. An unknown email costs the same password
 /// verification as a known one, so neither the answer nor its timing tells them apart. Both
 /// outcomes are published as events (a failure names the account when the email has one).
-/// Attempts are throttled per email and per source address before any password is checked.
+/// Failed attempts are throttled per email and per source address (checked before the password).
 pub async fn login<S, B>(
     store: &S,
     keys: &JwtKeys,
@@ -131,7 +131,7 @@ where
     B: EventBus,
 {
     let trace = origin.trace;
-    let ticket = throttle.begin(&credentials.email, origin.source_ip, trace.now).await?;
+    let ticket = throttle.check(&credentials.email, origin.source_ip, trace.now).await?;
 
     // An address that could not have registered is looked up nowhere, but costs the same.
     let user = match Email::parse(&credentials.email) {
@@ -145,6 +145,7 @@ where
         Some(user) if password_ok && user.status == UserStatus::Active => user,
         other => {
             info!("login refused");
+            throttle.failed(ticket).await?;
             let account = other.map(|u| u.id.to_string());
             let event =
                 DomainEvent::new(ids, trace, None, Action::LoginFailure, EntityType::User, account);

@@ -85,13 +85,14 @@ where
     let new_password = NewPassword::parse_field(request.new_password, "new_password")
         .map_err(|e| PasswordChangeError::Refused(ApiError::invalid_fields(vec![e])))?;
     let ticket = throttle
-        .begin(&account.email, origin.source_ip, trace.now)
+        .check(&account.email, origin.source_ip, trace.now)
         .await
         .map_err(|e| PasswordChangeError::Refused(e.into()))?;
 
     let current = SecretString::from(normalise_password(&request.current_password));
     if !password::verify(current, Some(account.password_hash.clone())).await? {
         info!(user_id = %caller.id, "password change refused: wrong current password");
+        throttle.failed(ticket).await?;
         let event = DomainEvent::by(
             ids,
             trace,
