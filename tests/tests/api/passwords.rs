@@ -3,6 +3,7 @@
 
 use e2e::{PASSWORD, Person, TestApp};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 const NEW_PASSWORD: &str = "a fresh and long passphrase";
 
@@ -90,4 +91,37 @@ async fn common_passwords_are_refused_at_registration_whatever_their_case() {
         assert_eq!(reply.body["errors"][0]["field"], "password");
         assert!(reply.detail().contains("commonly used"), "{:?}", reply.body);
     }
+}
+
+#[tokio::test]
+async fn password_changes_land_in_the_audit_trail_with_their_outcome() {
+    let app = TestApp::new();
+    let admin = app.admin_account().await;
+    let account = app.account("Patient", None).await;
+
+    let refused = app.change_password(&account.token, "not the password", NEW_PASSWORD).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    let changed = app.change_password(&account.token, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+
+    let path = format!("/audit-logs?user_id={}&action=CHANGE_PASSWORD&limit=100", account.id);
+    let started = Instant::now();
+    let outcomes = loop {
+        let page = app.get(&path, Some(&admin.token)).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        let mut outcomes: Vec<String> = page
+            .body
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        outcomes.sort();
+        if outcomes.len() >= 2 || started.elapsed() > Duration::from_secs(15) {
+            break outcomes;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(outcomes, ["failure", "success"]);
 }
