@@ -147,6 +147,15 @@ def create_world(setup, ports, base_env, run_id):
                 "POST /setup-patient", "/setup-patient", token=patient.token,
                 query=f"latitude={lat}&longitude={lng}"))
             world.pairs.append((doctor, patient))
+        # Accounts of their own for the account changes, so that no other token is revoked.
+        for name in ("managed", "changer"):
+            account = Account(f"bench-{name}-{run_id}@example.com", password)
+            user = helpers.call("register", bench_cases.http_event(
+                "POST /register", "/register", token=world.admin.token, body={
+                    "username": f"bench-{name}-{run_id}", "email": account.email,
+                    "password": password, "role": "Patient"}), 201)
+            account.id, account.token = user["id"], login(account)
+            setattr(world, name, account)
     finally:
         helpers.stop()
     say(f"world: an Admin, {PAIRS} doctors and {PAIRS} patients with profiles")

@@ -39,6 +39,10 @@ class World:
 
     run_id: str
     admin: Account | None = None
+    managed: Account | None = None  # a Patient whose status `update-user` switches
+    changer: Account | None = None  # a Patient who changes their password again and again
+    managed_disabled: bool = False  # the state `update-user` last asked for
+    changed: bool = False  # whether the changer's password is the changed one
     pairs: list = field(default_factory=list)  # (doctor Account, patient Account)
     booked: list = field(default_factory=list)  # appointment views, in booking order
     next_slot: dict = field(default_factory=dict)  # pair index -> slots used
@@ -205,6 +209,38 @@ def audit_recorder(world, i):
     return bus_event("login-succeeded.json", world.event_base + 1_000_000 + i)
 
 
+def list_users(world, _i):
+    return http_event("GET /users", "/users", token=world.admin.token,
+                      query="role=Patient&limit=20")
+
+
+def update_user(world, _i):
+    managed = world.managed
+    world.managed_disabled = not world.managed_disabled
+    status = "disabled" if world.managed_disabled else "active"
+    return http_event("PATCH /users/{id}", f"/users/{managed.id}", token=world.admin.token,
+                      body={"status": status}, path_parameters={"id": str(managed.id)})
+
+
+def change_password(world, _i):
+    """From the account's password to another one and back: each change answers a new token,
+    which the next invocation uses (`keep_token`)."""
+    changer = world.changer
+    other = f"{changer.password} changed"
+    current, new = (other, changer.password) if world.changed else (changer.password, other)
+    return http_event("POST /users/me/password", "/users/me/password", token=changer.token,
+                      body={"current_password": current, "new_password": new})
+
+
+def keep_token(world, answer):
+    world.changer.token = json.loads(answer["body"])["access_token"]
+    world.changed = not world.changed
+
+
+def health(_world, _i):
+    return http_event("GET /health", "/health")
+
+
 def redrive_outbox(_world, _i):
     return {"version": "0", "id": "bench-schedule", "detail-type": "Scheduled Event",
             "source": "aws.events", "detail": {}}
@@ -246,6 +282,11 @@ CASES = (
     Case("audit-logs", audit_logs, "GET /audit-logs"),
     Case("busiest-regions", busiest_regions, "GET /analytics"),
     Case("region-analytics", region_analytics, "GET /analytics/{h3_index}"),
+    Case("list-users", list_users, "GET /users"),
+    Case("update-user", update_user, "PATCH /users/{id}"),
+    Case("change-password", change_password, "POST /users/me/password", WARM_HASHING,
+         hashes=True, after=keep_token),
+    Case("health", health, "GET /health"),
     Case("redrive-outbox", redrive_outbox),
 )
 

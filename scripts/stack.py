@@ -8,14 +8,17 @@ Run with the project venv: `.venv/bin/python scripts/stack.py COMMAND` (the Make
                 target delivered through an API destination to cargo-lambda's Invoke API on
                 API_PORT; bring saved ones in line (undeclared rules and targets removed)
   check-routes  fail when template.yaml's HttpApi routes and Cargo.toml's watch router differ
+                (the router's OPTIONS entries, local CORS preflights, are checked apart)
   dev           ministack + `cargo lambda watch` in the foreground (`make dev`)
   test          a throwaway stack on free ports, then `cargo test --workspace` (`make test`)
   admin         create an Admin account against the running `make dev` stack (`make admin`)
 
 Every server listens on 127.0.0.1 only, and every AWS call goes to the local emulator.
 Settings come from the environment: API_PORT (9000), EMULATOR_PORT (4566), DATA_DIR (.data),
-TABLE_NAME and EVENT_BUS_NAME (clinic), AWS_LAMBDA_LOG_LEVEL (INFO). Internal switches: SKIP_BUILD=1 skips
-the cargo build step; READY_PATH (/openapi.json) is the route `test` waits for.
+TABLE_NAME and EVENT_BUS_NAME (clinic), AWS_LAMBDA_LOG_LEVEL (INFO); the functions' own settings
+(CORS_ALLOWED_ORIGINS, LOGIN_*, ...) pass through. `test` picks free ports unless TEST_API_PORT
+and TEST_EMULATOR_PORT name them. Internal switches: SKIP_BUILD=1 skips the cargo build step;
+READY_PATH (/openapi.json) is the route `test` waits for.
 Uses only the standard library, boto3 and PyYAML.
 """
 
@@ -56,6 +59,16 @@ DEV_CONCURRENCY = 4  # instances per function under `make dev` (`make test` runs
 # Instances per function under `make test`: enough that the race tests really race.
 TEST_CONCURRENCY = 16
 EMULATOR_STOP_S = 30
+# What the functions of the `make test` stack are given besides the emulator's settings: a short
+# sign-in window, so the throttle test can wait for its end; a per-address limit that the whole
+# suite (every request comes from 127.0.0.1) never reaches; one allowed web origin for the CORS
+# tests.
+TEST_FUNCTION_SETTINGS = {
+    "LOGIN_MAX_FAILURES": "5",
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": "1000000",
+    "LOGIN_WINDOW_SECONDS": "5",
+    "CORS_ALLOWED_ORIGINS": "http://localhost:5173",
+}
 
 
 class StackError(Exception):
@@ -830,7 +843,8 @@ def router_entries(value):
 
 
 def watch_routes(manifest_path):
-    """Map (METHOD, path) to function for `[workspace.metadata.lambda.watch.router]`."""
+    """Map (METHOD, path) to function for `[workspace.metadata.lambda.watch.router]`, OPTIONS
+    entries included."""
     with open(manifest_path, "rb") as file:
         manifest = tomllib.load(file)
     metadata = manifest.get("workspace", {}).get("metadata", {})
@@ -838,6 +852,34 @@ def watch_routes(manifest_path):
     return {(method, path): function
             for path, value in router.items()
             for method, function in router_entries(value)}
+
+
+def split_preflights(router):
+    """(routes without OPTIONS, {path: function} of the OPTIONS entries). In AWS the HTTP API
+    answers CORS preflights itself, so the template has no OPTIONS routes; locally each path
+    routes OPTIONS to one of its own functions, which answers it."""
+    routes = {key: function for key, function in router.items() if key[0] != "OPTIONS"}
+    preflights = {path: function for (method, path), function in router.items()
+                  if method == "OPTIONS"}
+    return routes, preflights
+
+
+def preflight_problems(routes, preflights):
+    """Readable lines for every path without an OPTIONS entry to one of its functions, and every
+    OPTIONS entry for a path that has no other route."""
+    functions_by_path = {}
+    for (_, path), function in routes.items():
+        functions_by_path.setdefault(path, set()).add(function)
+    lines = []
+    for path in sorted(functions_by_path.keys() | preflights.keys()):
+        if path not in preflights:
+            lines.append(f"  no OPTIONS entry (CORS preflight) in Cargo.toml:  {path}")
+        elif path not in functions_by_path:
+            lines.append(f"  OPTIONS entry for a path without routes:  {path}")
+        elif preflights[path] not in functions_by_path[path]:
+            lines.append(f"  OPTIONS {path} -> {preflights[path]}, which serves no other "
+                         "method of that path")
+    return lines
 
 
 def route_differences(template, router):
@@ -1093,8 +1135,9 @@ def build(foreground, env, command):
 
 
 def watch_command(api_port, *extra):
-    """The `cargo lambda watch` command line, served on 127.0.0.1 only."""
-    return [str(VENV_BIN / "cargo-lambda"), "lambda", "watch",
+    """The `cargo lambda watch` command line, served on 127.0.0.1 only. Its own CORS layer
+    (which grants every origin) is off: the functions apply CORS_ALLOWED_ORIGINS themselves."""
+    return [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--disable-cors",
             "--invoke-address", LOCALHOST, "--invoke-port", str(api_port), *extra]
 
 
@@ -1153,7 +1196,9 @@ def cmd_sync_events(args):
 
 def cmd_check_routes(args):
     """check-routes: exit 1 with a diff when the template and the watch router disagree."""
-    differences = route_differences(template_routes(args.template), watch_routes(args.manifest))
+    routes, preflights = split_preflights(watch_routes(args.manifest))
+    differences = (route_differences(template_routes(args.template), routes)
+                   + preflight_problems(routes, preflights))
     if not differences:
         say(f"routes agree between {args.template.name} and {args.manifest.name}")
         return 0
@@ -1214,8 +1259,8 @@ def cmd_test(args):
 
 def run_tests(foreground, template, manifest, tmp):
     """Start the throwaway stack in tmp, run cargo test, stop everything."""
-    emulator_port, api_port = free_ports(2)
-    env = function_env(emulator_port)
+    emulator_port, api_port = test_ports()
+    env = {**function_env(emulator_port), **TEST_FUNCTION_SETTINGS}
     ministack_log, watch_log = tmp / "ministack.log", tmp / "watch.log"
     ministack = watch = None
     try:
@@ -1241,6 +1286,21 @@ def run_tests(foreground, template, manifest, tmp):
             stop_group(watch, "cargo lambda watch")
         if ministack is not None:
             stop_ministack(ministack)
+
+
+def test_ports():
+    """(emulator port, API port) for `make test`: TEST_EMULATOR_PORT and TEST_API_PORT when both
+    are set (each must be free), else two free ports."""
+    named = [name for name in ("TEST_EMULATOR_PORT", "TEST_API_PORT") if os.environ.get(name)]
+    if len(named) == 1:
+        raise StackError(f"only {named[0]} is set: set both TEST_EMULATOR_PORT and TEST_API_PORT, "
+                         "or neither")
+    if named:
+        ports = env_port("TEST_EMULATOR_PORT", 0), env_port("TEST_API_PORT", 0)
+        for port, setting in zip(ports, ("TEST_EMULATOR_PORT", "TEST_API_PORT")):
+            require_free_port(port, setting)
+        return ports
+    return tuple(free_ports(2))
 
 
 def warm_consumers(api_port, binaries, instances):

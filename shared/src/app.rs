@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::events::{Delivery, EventBridgeBus};
 use crate::pagination::CursorCodec;
 use crate::store::DynamoStore;
+use crate::throttle::{LoginThrottle, ThrottleConfig};
 
 /// The dependencies of a handler. Handlers are generic over the store and the event bus, so
 /// tests can pass others.
@@ -18,6 +19,8 @@ pub struct Deps<S = DynamoStore, B = EventBridgeBus> {
     pub cursors: CursorCodec,
     /// Length of an appointment, in minutes.
     pub appointment_minutes: u32,
+    /// Limits of failed sign-in attempts.
+    pub login_throttle: ThrottleConfig,
 }
 
 impl<S, B> Deps<S, B> {
@@ -29,12 +32,18 @@ impl<S, B> Deps<S, B> {
             keys: JwtKeys::new(&config.jwt).context("invalid signing key")?,
             cursors: CursorCodec::new(config.jwt.secret_bytes()),
             appointment_minutes: config.appointment_minutes,
+            login_throttle: config.login_throttle,
         })
     }
 
     /// Event delivery through this bus, with this store's outbox.
     pub fn delivery(&self) -> Delivery<'_, B, S> {
         Delivery { bus: &self.bus, outbox: &self.store }
+    }
+
+    /// Sign-in throttling with this store's counters.
+    pub fn throttle(&self) -> LoginThrottle<'_, S> {
+        LoginThrottle { counter: &self.store, config: self.login_throttle }
     }
 }
 

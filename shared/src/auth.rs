@@ -1,4 +1,5 @@
-//! Access tokens and the authentication step every protected handler starts with.
+//! Access tokens: issuing, verifying, and reading the bearer token of a request. Whether a
+//! verified token still stands for its account is checked against the store (`session.rs`).
 
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use lambda_http::Request;
@@ -7,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::config::JwtConfig;
-use crate::users::{Role, UserId};
+use crate::users::{Role, User, UserId};
 
 /// Clock skew tolerated on `exp`: Lambda hosts keep good time, so a few seconds are enough and a
 /// token does not outlive its stated lifetime by a minute (the library's default).
@@ -30,9 +31,21 @@ pub struct Claims {
     pub role: Role,
     pub iat: i64,
     pub exp: i64,
+    /// The account's `token_version` when the token was issued; tokens issued before this claim
+    /// existed count as version 0, as do accounts stored before it.
+    #[serde(default)]
+    pub token_version: u64,
 }
 
-/// A caller whose token was verified.
+/// A token whose signature and lifetime were checked: who it names, with what role and version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub id: UserId,
+    pub role: Role,
+    pub token_version: u64,
+}
+
+/// A caller whose token was verified and still matches their account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthedUser {
     pub id: UserId,
@@ -50,6 +63,9 @@ pub enum AuthError {
     Expired,
     #[error("The access token is invalid.")]
     Invalid,
+    /// The account was disabled, removed, or changed (role, password) since the token was issued.
+    #[error("The access token is no longer valid. Please log in again.")]
+    Revoked,
     #[error("{0}")]
     Forbidden(&'static str),
 }
@@ -85,21 +101,22 @@ impl JwtKeys {
         })
     }
 
-    /// Issues a token for a user at `now`.
-    pub fn issue(
-        &self,
-        id: UserId,
-        role: Role,
-        now: OffsetDateTime,
-    ) -> anyhow::Result<IssuedToken> {
+    /// Issues a token for an account at `now`.
+    pub fn issue(&self, user: &User, now: OffsetDateTime) -> anyhow::Result<IssuedToken> {
         let iat = now.unix_timestamp();
-        let claims = Claims { sub: id.to_string(), role, iat, exp: iat + self.lifetime_seconds };
+        let claims = Claims {
+            sub: user.id.to_string(),
+            role: user.role,
+            iat,
+            exp: iat + self.lifetime_seconds,
+            token_version: user.token_version,
+        };
         let access_token = encode(&self.header, &claims, &self.encoding)?;
         Ok(IssuedToken { access_token, expires_in_seconds: self.lifetime_seconds })
     }
 
     /// Verifies a token: the configured algorithm only, a valid signature, `exp` in the future.
-    pub fn verify(&self, token: &str) -> Result<AuthedUser, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         use jsonwebtoken::errors::ErrorKind;
 
         let data =
@@ -115,20 +132,12 @@ impl JwtKeys {
             return Err(AuthError::Invalid);
         }
         let id = claims.sub.parse::<UserId>().map_err(|_| AuthError::Invalid)?;
-        Ok(AuthedUser { id, role: claims.role })
+        Ok(VerifiedToken { id, role: claims.role, token_version: claims.token_version })
     }
 
-    /// The first step of every protected handler.
-    pub fn authenticate(&self, request: &Request) -> Result<AuthedUser, AuthError> {
-        self.authenticate_optional(request)?.ok_or(AuthError::Missing)
-    }
-
-    /// For endpoints open to anonymous callers that grant more to some: no header gives `None`;
-    /// a header that is present must hold a valid token.
-    pub fn authenticate_optional(
-        &self,
-        request: &Request,
-    ) -> Result<Option<AuthedUser>, AuthError> {
+    /// The request's bearer token, verified: `None` without an `Authorization` header; a header
+    /// that is present must hold a valid token.
+    pub fn bearer(&self, request: &Request) -> Result<Option<VerifiedToken>, AuthError> {
         let mut values = request.headers().get_all(AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             return Ok(None);
@@ -165,6 +174,7 @@ impl From<AuthError> for crate::error::ApiError {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::users::UserStatus;
     use jsonwebtoken::Algorithm;
 
     fn keys_with(secret: &str, algorithm: &str) -> JwtKeys {
@@ -185,6 +195,19 @@ mod tests {
         OffsetDateTime::now_utc()
     }
 
+    fn user(id: u64, role: Role) -> User {
+        User {
+            id: UserId::new(id),
+            username: format!("user-{id}"),
+            email: format!("user-{id}@example.com"),
+            role,
+            status: UserStatus::Active,
+            password_hash: String::new(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            token_version: 3,
+        }
+    }
+
     fn bearer(token: &str) -> Request {
         let mut request = Request::default();
         let value = format!("Bearer {token}").parse().expect("header value");
@@ -195,19 +218,20 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_to_its_user_and_role() {
         let keys = keys();
-        let token = keys.issue(UserId::new(42), Role::Doctor, now()).expect("issue");
+        let token = keys.issue(&user(42, Role::Doctor), now()).expect("issue");
 
-        let user = keys.authenticate(&bearer(&token.access_token)).expect("valid");
+        let verified = keys.bearer(&bearer(&token.access_token)).expect("valid");
 
-        assert_eq!(user, AuthedUser { id: UserId::new(42), role: Role::Doctor });
+        let expected = VerifiedToken { id: UserId::new(42), role: Role::Doctor, token_version: 3 };
+        assert_eq!(verified, Some(expected));
         assert_eq!(token.expires_in_seconds, 30 * 60);
     }
 
     #[test]
-    fn the_token_carries_sub_role_iat_and_exp() {
+    fn the_token_carries_sub_role_iat_exp_and_version() {
         let keys = keys();
         let issued_at = now();
-        let token = keys.issue(UserId::new(7), Role::Patient, issued_at).expect("issue");
+        let token = keys.issue(&user(7, Role::Patient), issued_at).expect("issue");
 
         let payload = token.access_token.split('.').nth(1).expect("three parts");
         let json = base64_url_decode(payload);
@@ -216,13 +240,24 @@ mod tests {
         assert_eq!(json["role"], "Patient");
         assert_eq!(json["iat"], issued_at.unix_timestamp());
         assert_eq!(json["exp"], issued_at.unix_timestamp() + 1800);
+        assert_eq!(json["token_version"], 3);
+    }
+
+    #[test]
+    fn a_token_without_a_version_is_version_zero() {
+        let keys = keys();
+        let exp = now().unix_timestamp() + 600;
+        let claims = serde_json::json!({"sub": "5", "role": "Admin", "iat": 0, "exp": exp});
+        let token = encode(&Header::default(), &claims, &keys.encoding).expect("encode");
+
+        assert_eq!(keys.verify(&token).expect("valid").token_version, 0);
     }
 
     #[test]
     fn an_expired_token_is_refused_beyond_the_leeway() {
         let keys = keys();
         let long_ago = now() - time::Duration::minutes(31);
-        let token = keys.issue(UserId::new(1), Role::Patient, long_ago).expect("issue");
+        let token = keys.issue(&user(1, Role::Patient), long_ago).expect("issue");
 
         assert_eq!(keys.verify(&token.access_token), Err(AuthError::Expired));
     }
@@ -230,7 +265,7 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
         let forged = keys_with("another-secret-key-that-is-long-enough", "HS256")
-            .issue(UserId::new(1), Role::Admin, now())
+            .issue(&user(1, Role::Admin), now())
             .expect("issue");
 
         assert_eq!(keys().verify(&forged.access_token), Err(AuthError::Invalid));
@@ -239,7 +274,7 @@ mod tests {
     #[test]
     fn a_token_with_another_algorithm_is_refused() {
         let secret = "test-secret-key-that-is-long-enough-000";
-        let other = keys_with(secret, "HS512").issue(UserId::new(1), Role::Admin, now());
+        let other = keys_with(secret, "HS512").issue(&user(1, Role::Admin), now());
 
         assert_eq!(keys().verify(&other.expect("issue").access_token), Err(AuthError::Invalid));
         assert_eq!(Header::new(Algorithm::HS512).alg, Algorithm::HS512);
@@ -292,12 +327,12 @@ mod tests {
     #[test]
     fn two_authorization_headers_are_refused() {
         let keys = keys();
-        let token = keys.issue(UserId::new(1), Role::Patient, now()).expect("issue");
+        let token = keys.issue(&user(1, Role::Patient), now()).expect("issue");
         let mut request = bearer(&token.access_token);
         let second = format!("Bearer {}", token.access_token).parse().expect("header");
         request.headers_mut().append(AUTHORIZATION, second);
 
-        assert_eq!(keys.authenticate(&request), Err(AuthError::Invalid));
+        assert_eq!(keys.bearer(&request), Err(AuthError::Invalid));
     }
 
     #[test]
@@ -306,9 +341,8 @@ mod tests {
         let mut request = Request::default();
         request.headers_mut().insert(AUTHORIZATION, "Basic dXNlcjpwYXNz".parse().unwrap());
 
-        assert_eq!(keys.authenticate(&request), Err(AuthError::NotBearer));
-        assert_eq!(keys.authenticate(&Request::default()), Err(AuthError::Missing));
-        assert_eq!(keys.authenticate_optional(&Request::default()), Ok(None));
+        assert_eq!(keys.bearer(&request), Err(AuthError::NotBearer));
+        assert_eq!(keys.bearer(&Request::default()), Ok(None));
     }
 
     #[test]

@@ -18,6 +18,8 @@ use std::fmt;
 use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::throttle::ThrottleConfig;
+
 /// The key used when `APP_ENV=local` and neither `SECRET_KEY` nor `SECRET_KEY_ARN` is set.
 /// Refused in any other mode.
 const DEVELOPMENT_SECRET_KEY: &str = "local-development-key-never-use-outside-local-mode";
@@ -41,6 +43,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Length of an appointment; appointments start on this grid from midnight UTC.
     pub appointment_minutes: u32,
+    /// Limits of failed sign-in attempts.
+    pub login_throttle: ThrottleConfig,
 }
 
 #[derive(Clone)]
@@ -88,6 +92,8 @@ pub enum ConfigError {
     BadAppointmentMinutes(String),
     #[error("APP_ENV must be `local` or `aws` (got `{0}`)")]
     BadAppEnv(String),
+    #[error("{name} must be a whole number from 1 to {max} (got `{value}`)")]
+    BadLimit { name: &'static str, max: u32, value: String },
 }
 
 impl Config {
@@ -157,6 +163,7 @@ impl Config {
             event_bus_name: lookup("EVENT_BUS_NAME").unwrap_or_else(|| "clinic".to_owned()),
             jwt,
             appointment_minutes: appointment_minutes(lookup("APPOINTMENT_MINUTES"))?,
+            login_throttle: login_throttle(lookup)?,
         })
     }
 }
@@ -172,6 +179,30 @@ fn env_lookup() -> impl Fn(&str) -> Option<String> {
 /// `SECRET_KEY_ARN`, unless unset or blank.
 fn secret_key_arn(lookup: &impl Fn(&str) -> Option<String>) -> Option<String> {
     lookup("SECRET_KEY_ARN").map(|arn| arn.trim().to_owned()).filter(|arn| !arn.is_empty())
+}
+
+fn login_throttle(lookup: impl Fn(&str) -> Option<String>) -> Result<ThrottleConfig, ConfigError> {
+    let defaults = ThrottleConfig::default();
+    let limit = |name: &'static str, default: u32, max: u32| {
+        let Some(value) = lookup(name) else { return Ok(default) };
+        match value.trim().parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError::BadLimit { name, max, value }),
+        }
+    };
+    Ok(ThrottleConfig {
+        max_failures_per_account: limit(
+            "LOGIN_MAX_FAILURES",
+            defaults.max_failures_per_account,
+            1000,
+        )?,
+        max_failures_per_address: limit(
+            "LOGIN_MAX_FAILURES_PER_ADDRESS",
+            defaults.max_failures_per_address,
+            1_000_000,
+        )?,
+        window_seconds: limit("LOGIN_WINDOW_SECONDS", defaults.window_seconds, 86_400)?,
+    })
 }
 
 fn secret_key(app_env: AppEnv, value: Option<String>) -> Result<SecretString, ConfigError> {
@@ -302,6 +333,21 @@ mod tests {
 
     fn config_with_minutes(minutes: &str) -> Result<Config, ConfigError> {
         config(&[("SECRET_KEY", GOOD_KEY), ("APPOINTMENT_MINUTES", minutes)])
+    }
+
+    #[test]
+    fn sign_in_limits_default_to_5_per_account_50_per_address_in_15_minutes() {
+        let defaults = config(&[("SECRET_KEY", GOOD_KEY)]).expect("valid").login_throttle;
+        assert_eq!(defaults, ThrottleConfig::default());
+        let numbers = (defaults.max_failures_per_account, defaults.max_failures_per_address);
+        assert_eq!((numbers, defaults.window_seconds), ((5, 50), 900));
+
+        let short = config(&[("SECRET_KEY", GOOD_KEY), ("LOGIN_WINDOW_SECONDS", "3")]);
+        assert_eq!(short.expect("valid").login_throttle.window_seconds, 3);
+        for (name, bad) in [("LOGIN_MAX_FAILURES", "0"), ("LOGIN_WINDOW_SECONDS", "a day")] {
+            let error = config(&[("SECRET_KEY", GOOD_KEY), (name, bad)]).err().expect("refused");
+            assert!(error.to_string().starts_with(name), "{error}");
+        }
     }
 
     #[test]

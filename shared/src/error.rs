@@ -53,6 +53,9 @@ pub enum ApiError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Too many attempts: the client may try again after `retry_after_seconds`.
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after_seconds: u64 },
     /// A dependency is overloaded; the client may retry.
     #[error("the service is busy")]
     Busy,
@@ -100,6 +103,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -109,6 +113,11 @@ impl ApiError {
     /// cause chain; the client gets a generic sentence.
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            Self::Busy => Some(1),
+            _ => None,
+        };
         let (detail, errors) = match self {
             Self::Validation { detail, errors } => (detail, errors),
             Self::Internal(error) => {
@@ -129,8 +138,8 @@ impl ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -163,6 +172,18 @@ mod tests {
 
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn too_many_requests_says_when_to_retry() {
+        let error =
+            ApiError::TooManyRequests { detail: "Slow down.".into(), retry_after_seconds: 42 };
+
+        let response = error.into_response();
+
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(body_json(&response), serde_json::json!({"detail": "Slow down."}));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Instant;
 
 use lambda_http::http::header::CONTENT_TYPE;
-use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -124,23 +124,44 @@ pub fn trace(request: &Request) -> crate::events::Trace {
     crate::events::Trace::new(request_id, time::OffsetDateTime::now_utc())
 }
 
+/// The address the request came from, as API Gateway saw it (`requestContext.http.sourceIp`).
+pub fn source_ip(request: &Request) -> String {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// Serves `handler` as a Lambda function: oversized bodies get 413 before it runs, every error
-/// becomes the house JSON format, and each request logs one line with its route, status and
-/// latency (never its headers or body).
+/// becomes the house JSON format, cross-origin requests follow `CORS_ALLOWED_ORIGINS` (an
+/// `OPTIONS` preflight is answered here), and each request logs one line with its route, status
+/// and latency (never its headers or body).
 pub async fn serve<H, F>(route: &'static str, handler: H) -> Result<(), lambda_http::Error>
 where
     H: Fn(Request) -> F + Sync,
     F: Future<Output = Result<Response<Body>, ApiError>> + Send,
 {
+    let cors = &crate::cors::CorsPolicy::from_env()?;
     let handler = &handler;
     lambda_http::run(service_fn(move |request: Request| async move {
         let started = Instant::now();
-        let response = if request.body().len() > MAX_BODY_BYTES {
-            Err(ApiError::PayloadTooLarge { limit_bytes: MAX_BODY_BYTES })
+        let response = if request.method() == Method::OPTIONS {
+            cors.preflight(request.headers())
         } else {
-            handler(request).await
+            let request_headers = request.headers().clone();
+            let response = if request.body().len() > MAX_BODY_BYTES {
+                Err(ApiError::PayloadTooLarge { limit_bytes: MAX_BODY_BYTES })
+            } else {
+                handler(request).await
+            };
+            let mut response = response.unwrap_or_else(ApiError::into_response);
+            cors.apply(&request_headers, &mut response);
+            response
         };
-        let response = response.unwrap_or_else(ApiError::into_response);
         let status = response.status().as_u16();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         if status >= 500 {

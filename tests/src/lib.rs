@@ -15,7 +15,7 @@ use shared::events::{Delivery, EventBridgeBus, Trace};
 use shared::ids::RandomIds;
 use shared::store::DynamoStore;
 use shared::users::register::{NewUser, RegisterRequest, Registrar, register};
-use shared::users::{Role, UserId};
+use shared::users::{Role, User, UserId, UserStatus};
 
 /// The API under test.
 pub struct TestApp {
@@ -195,7 +195,17 @@ pub fn expired_token(role: Role) -> String {
     let config = Config::from_env().expect("the test environment is configured");
     let keys = JwtKeys::new(&config.jwt).expect("keys");
     let two_hours_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(2);
-    keys.issue(UserId::new(1), role, two_hours_ago).expect("a token").access_token
+    let someone = User {
+        id: UserId::new(1),
+        username: "someone".into(),
+        email: "someone@example.com".into(),
+        role,
+        status: UserStatus::Active,
+        password_hash: String::new(),
+        created_at: two_hours_ago,
+        token_version: 0,
+    };
+    keys.issue(&someone, two_hours_ago).expect("a token").access_token
 }
 
 // --- Profiles, doctors and appointments ------------------------------------------------------
@@ -402,4 +412,67 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
 pub fn remote_point() -> (f64, f64) {
     let mut rng = rand::rng();
     (-45.0 + rng.random_range(0.0..20.0), -150.0 + rng.random_range(0.0..30.0))
+}
+
+// --- Accounts, sign-in throttling, CORS -------------------------------------------------------
+
+/// The sign-in limits the stack's functions run with (`make test` shortens the window).
+pub fn login_limits() -> shared::throttle::ThrottleConfig {
+    Config::from_env().expect("the test environment is configured").login_throttle
+}
+
+/// The web origin `make test` allows (`CORS_ALLOWED_ORIGINS`).
+pub fn allowed_origin() -> String {
+    let origins = std::env::var("CORS_ALLOWED_ORIGINS")
+        .expect("CORS_ALLOWED_ORIGINS is not set: run the end-to-end tests with `make test`");
+    origins.split(',').next().unwrap_or_default().trim().to_owned()
+}
+
+impl TestApp {
+    /// A PATCH with a JSON body.
+    pub async fn patch_json(&self, path: &str, body: &Value, token: Option<&str>) -> Reply {
+        let mut request = self.client.patch(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Reply::read(request.send().await.expect("the API answers")).await
+    }
+
+    /// `PATCH /users/{id}` by an Admin.
+    pub async fn update_user(&self, admin_token: &str, id: u64, body: Value) -> Reply {
+        self.patch_json(&format!("/users/{id}"), &body, Some(admin_token)).await
+    }
+
+    /// `POST /users/me/password`.
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Reply {
+        let body = json!({"current_password": current, "new_password": new});
+        self.post_json("/users/me/password", &body, Some(token)).await
+    }
+
+    /// An Admin account, created directly in the emulator, with its id and token.
+    pub async fn admin_account(&self) -> Account {
+        let token = self.admin_token().await;
+        let me = self.get("/users/me", Some(&token)).await;
+        assert_eq!(me.status, 200, "{:?}", me.body);
+        let email = me.body["email"].as_str().expect("an email").to_owned();
+        let username = me.body["username"].as_str().expect("a username").to_owned();
+        let id = me.body["id"].as_u64().expect("an id");
+        Account { person: Person { username, email }, id, token }
+    }
+
+    /// A request with a method and headers only, answered without a JSON body (a CORS
+    /// preflight): its status and headers.
+    pub async fn bare(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap) {
+        let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the API answers");
+        (response.status().as_u16(), response.headers().clone())
+    }
 }

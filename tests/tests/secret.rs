@@ -6,7 +6,7 @@ use e2e::unique_tag;
 use shared::Config;
 use shared::auth::JwtKeys;
 use shared::config::ConfigError;
-use shared::users::{Role, UserId};
+use shared::users::{Role, User, UserId, UserStatus};
 
 /// The emulator's Secrets Manager.
 async fn emulator_secrets() -> Client {
@@ -51,7 +51,17 @@ async fn a_deployed_function_signs_with_the_key_in_its_secret() {
 
     assert_eq!(config.jwt.secret_bytes(), key.as_bytes());
     let keys = JwtKeys::new(&config.jwt).expect("keys");
-    let token = keys.issue(UserId::new(1), Role::Patient, time::OffsetDateTime::now_utc());
+    let user = User {
+        id: UserId::new(1),
+        username: "patient-one".to_owned(),
+        email: "patient-one@example.com".to_owned(),
+        role: Role::Patient,
+        status: UserStatus::Active,
+        password_hash: String::new(),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        token_version: 0,
+    };
+    let token = keys.issue(&user, time::OffsetDateTime::now_utc());
     let token = token.expect("a token").access_token;
     assert_eq!(keys.verify(&token).expect("verified").role, Role::Patient);
 }

@@ -9,7 +9,7 @@ use shared::events::{Action, EntityType, EventBus, OutboxStore, health_data_read
 use shared::http::trace;
 use shared::ids::RandomIds;
 use shared::pagination::{page_request, page_response};
-use shared::users::{Role, UserId};
+use shared::users::{Role, UserId, UserReader};
 use time::format_description::well_known::Iso8601;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
@@ -38,10 +38,10 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime};
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: AuditStore + OutboxStore,
+    S: AuditStore + OutboxStore + UserReader,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate(&request)?;
+    let caller = deps.authenticate(&request).await?;
     caller.require(&[Role::Admin], "Only Admins can read the audit trail.")?;
     let trace = trace(&request);
     let query = audit_query(&request, trace.now)?;

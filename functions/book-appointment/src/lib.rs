@@ -12,7 +12,7 @@ use shared::http::{json_response, parse_json, trace};
 use shared::ids::RandomIds;
 use shared::profiles::doctor::DoctorStore;
 use shared::profiles::patient::PatientStore;
-use shared::users::Role;
+use shared::users::{Role, UserReader};
 
 #[utoipa::path(
     post,
@@ -34,10 +34,10 @@ use shared::users::Role;
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: AppointmentStore + PatientStore + DoctorStore + OutboxStore,
+    S: AppointmentStore + PatientStore + DoctorStore + OutboxStore + UserReader,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate(&request)?;
+    let caller = deps.authenticate(&request).await?;
     caller.require(&[Role::Patient], "Only patients can book appointments.")?;
     let body = parse_json::<BookingRequest>(&request)?;
 

@@ -11,7 +11,7 @@ use shared::error::ErrorBody;
 use shared::events::{EntityType, EventBus, OutboxStore, health_data_read};
 use shared::http::{json_response, trace};
 use shared::ids::RandomIds;
-use shared::users::Role;
+use shared::users::{Role, UserReader};
 
 const DEFAULT_LIMIT: u32 = 20;
 
@@ -37,10 +37,10 @@ const DEFAULT_LIMIT: u32 = 20;
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: StatsStore + OutboxStore,
+    S: StatsStore + OutboxStore + UserReader,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate(&request)?;
+    let caller = deps.authenticate(&request).await?;
     caller.require(&[Role::Admin], "Only Admins can read analytics.")?;
     let (resolution, limit, geojson) = parameters(&request)?;
 

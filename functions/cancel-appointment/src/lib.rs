@@ -11,6 +11,7 @@ use shared::error::ErrorBody;
 use shared::events::{EventBus, OutboxStore};
 use shared::http::{json_response, trace};
 use shared::ids::RandomIds;
+use shared::users::UserReader;
 
 #[utoipa::path(
     post,
@@ -31,10 +32,10 @@ use shared::ids::RandomIds;
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: AppointmentStore + OutboxStore,
+    S: AppointmentStore + OutboxStore + UserReader,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate(&request)?;
+    let caller = deps.authenticate(&request).await?;
     let id = parse_id(request.path_parameters().first("id"))?;
 
     let (trace, delivery) = (trace(&request), deps.delivery());

@@ -34,13 +34,13 @@ where
     S: DoctorStore + UserReader + OutboxStore,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate(&request)?;
-    caller.require(&[Role::Doctor], "Only doctors can set up a doctor profile.")?;
+    let signed_in = deps.signed_in(&request).await?;
+    signed_in.caller.require(&[Role::Doctor], "Only doctors can set up a doctor profile.")?;
     let profile = NewDoctorProfile::try_from(parse_json::<DoctorProfileRequest>(&request)?)?;
 
     let (trace, delivery) = (trace(&request), deps.delivery());
     let (summary, created) =
-        set_doctor_profile(&deps.store, &RandomIds, &trace, &delivery, caller, profile).await?;
+        set_doctor_profile(&deps.store, &RandomIds, &trace, &delivery, &signed_in, profile).await?;
 
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(status, &summary))

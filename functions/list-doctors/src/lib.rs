@@ -10,6 +10,7 @@ use shared::profiles::doctor::{
     DoctorFilter, DoctorStore, DoctorSummary, MAX_NEARBY_RINGS, list_doctors, parse_specialization,
 };
 use shared::profiles::parse_number;
+use shared::users::UserReader;
 
 #[utoipa::path(
     get,
@@ -32,11 +33,11 @@ use shared::profiles::parse_number;
         (status = 422, description = "A filter is invalid.", body = ErrorBody),
     )
 )]
-pub async fn handle<S: DoctorStore, B>(
+pub async fn handle<S: DoctorStore + UserReader, B>(
     deps: &Deps<S, B>,
     request: Request,
 ) -> Result<Response<Body>, ApiError> {
-    let caller = deps.keys.authenticate(&request)?;
+    let caller = deps.authenticate(&request).await?;
     let filter = filter(&request)?;
     let list = list_name(&filter);
     let (limit, after) = page_request(&request, &deps.cursors, caller.id, &list)?;

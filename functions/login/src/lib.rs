@@ -6,10 +6,11 @@ use shared::ApiError;
 use shared::app::Deps;
 use shared::error::ErrorBody;
 use shared::events::{EventBus, OutboxStore};
-use shared::http::{BodyKind, body_kind, json_response, parse_form, parse_json, trace};
+use shared::http::{BodyKind, body_kind, json_response, parse_form, parse_json, source_ip, trace};
 use shared::ids::RandomIds;
+use shared::throttle::AttemptCounter;
 use shared::users::UserReader;
-use shared::users::login::{Credentials, LoginForm, LoginJson, TokenResponse, login};
+use shared::users::login::{Credentials, LoginForm, LoginJson, Origin, TokenResponse, login};
 
 #[utoipa::path(
     post,
@@ -29,11 +30,13 @@ use shared::users::login::{Credentials, LoginForm, LoginJson, TokenResponse, log
         (status = 413, description = "The body is larger than 16 KiB.", body = ErrorBody),
         (status = 415, description = "The body is neither a form nor JSON.", body = ErrorBody),
         (status = 422, description = "A field is missing.", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this email or from this \
+            address; `Retry-After` gives the seconds to wait.", body = ErrorBody),
     )
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: UserReader + OutboxStore,
+    S: UserReader + OutboxStore + AttemptCounter,
     B: EventBus,
 {
     let credentials: Credentials = match body_kind(&request) {
@@ -46,9 +49,12 @@ where
         }
     };
 
-    let trace = trace(&request);
+    let (trace, source_ip) = (trace(&request), source_ip(&request));
+    let origin = Origin { trace: &trace, source_ip: &source_ip };
+    let (throttle, delivery) = (deps.throttle(), deps.delivery());
     let token =
-        login(&deps.store, &deps.keys, &RandomIds, &trace, &deps.delivery(), credentials).await?;
+        login(&deps.store, &deps.keys, &RandomIds, &throttle, &delivery, origin, credentials)
+            .await?;
 
     Ok(json_response(StatusCode::OK, &token))
 }
@@ -106,5 +112,30 @@ mod tests {
 
         assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(error.to_string(), "Invalid credentials");
+    }
+
+    #[tokio::test]
+    async fn past_the_limit_a_known_and_an_unknown_email_get_the_same_429() {
+        let deps = deps_with_alice().await;
+        let attempt = |email: &str, password: &str| {
+            let mut request = sample_event();
+            let form = format!("username={}&password={password}", email.replace('@', "%40"));
+            *request.body_mut() = Body::Text(form);
+            handle(&deps, request)
+        };
+        let limit = deps.login_throttle.max_failures_per_account;
+        for email in ["alice@example.com", "nobody@example.com"] {
+            for _ in 0..limit {
+                let error = attempt(email, "wrong-password").await.expect_err("refused");
+                assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+            }
+        }
+
+        for email in ["alice@example.com", "nobody@example.com"] {
+            let error = attempt(email, "correct+horse+battery").await.expect_err("throttled");
+            assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
+            let response = error.into_response();
+            assert!(response.headers().contains_key("retry-after"));
+        }
     }
 }

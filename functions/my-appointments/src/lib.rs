@@ -10,6 +10,7 @@ use shared::events::{EventBus, OutboxStore};
 use shared::http::trace;
 use shared::ids::RandomIds;
 use shared::pagination::{page_request, page_response};
+use shared::users::UserReader;
 
 #[utoipa::path(
     get,
@@ -38,10 +39,10 @@ use shared::pagination::{page_request, page_response};
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: AppointmentStore + OutboxStore,
+    S: AppointmentStore + OutboxStore + UserReader,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate(&request)?;
+    let caller = deps.authenticate(&request).await?;
     let when = parse_when(request.query_string_parameters().first("when"))?;
     let list = format!("appointments/my:{}", when.as_str());
     let (limit, after) = page_request(&request, &deps.cursors, caller.id, &list)?;

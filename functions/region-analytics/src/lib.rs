@@ -11,7 +11,7 @@ use shared::error::ErrorBody;
 use shared::events::{EntityType, EventBus, OutboxStore, health_data_read};
 use shared::http::{json_response, trace};
 use shared::ids::RandomIds;
-use shared::users::Role;
+use shared::users::{Role, UserReader};
 use time::format_description::well_known::Iso8601;
 use time::{Date, Duration};
 
@@ -40,10 +40,10 @@ const DEFAULT_HALF_RANGE_DAYS: i64 = 30;
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: StatsStore + OutboxStore,
+    S: StatsStore + OutboxStore + UserReader,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate(&request)?;
+    let caller = deps.authenticate(&request).await?;
     caller.require(&[Role::Admin], "Only Admins can read analytics.")?;
     let region = parse_region(request.path_parameters().first("h3_index").unwrap_or_default())?;
     let trace = trace(&request);

@@ -10,7 +10,7 @@ use shared::events::{EventBus, OutboxStore};
 use shared::http::{json_response, parse_json, trace};
 use shared::ids::RandomIds;
 use shared::users::register::{NewUser, RegisterRequest, RegisteredUser, Registrar, register};
-use shared::users::{UserReader, UserWriter};
+use shared::users::{AdminTallyReader, UserReader, UserWriter};
 
 #[utoipa::path(
     post,
@@ -21,8 +21,8 @@ use shared::users::{UserReader, UserWriter};
     security((), ("bearer" = [])),
     responses(
         (status = 201, description = "The account was created.", body = RegisteredUser),
-        (status = 401, description = "A bearer token was sent but is invalid or expired.",
-            body = ErrorBody),
+        (status = 401, description = "A bearer token was sent but is invalid, expired or no \
+            longer valid.", body = ErrorBody),
         (status = 403, description = "Doctor and Admin accounts need an Admin's token.",
             body = ErrorBody),
         (status = 409, description = "The email or the username is taken.", body = ErrorBody),
@@ -32,10 +32,10 @@ use shared::users::{UserReader, UserWriter};
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: UserWriter + UserReader + OutboxStore,
+    S: UserWriter + UserReader + AdminTallyReader + OutboxStore,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate_optional(&request)?;
+    let caller = deps.signed_in_optional(&request).await?.map(|s| s.caller);
     let new_user = NewUser::try_from(parse_json::<RegisterRequest>(&request)?)?;
 
     let (trace, registrar) = (trace(&request), Registrar::Caller(caller));
@@ -86,10 +86,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_admin_token_whose_account_is_gone_cannot_create_a_doctor() {
+    async fn an_admin_token_whose_account_is_gone_is_no_longer_valid() {
         let deps = deps();
         let now = time::OffsetDateTime::now_utc();
-        let ghost = deps.keys.issue(shared::users::UserId::new(99), Role::Admin, now).unwrap();
+        let ghost = shared::users::User {
+            id: shared::users::UserId::new(99),
+            username: "ghost".into(),
+            email: "ghost@example.com".into(),
+            role: Role::Admin,
+            status: shared::users::UserStatus::Active,
+            password_hash: String::new(),
+            created_at: now,
+            token_version: 0,
+        };
+        let ghost = deps.keys.issue(&ghost, now).unwrap();
         let mut request = sample_event();
         let body = r#"{"username": "dr", "email": "dr@example.com", "password": "long enough",
             "role": "Doctor"}"#;
@@ -99,6 +109,18 @@ mod tests {
 
         let error = handle(&deps, request).await.expect_err("refused");
 
-        assert_eq!(error.status(), StatusCode::FORBIDDEN);
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_common_password_is_refused_saying_why() {
+        let mut request = sample_event();
+        let body = r#"{"username": "sam", "email": "sam@example.com", "password": "Password1"}"#;
+        *request.body_mut() = Body::Text(body.into());
+
+        let error = handle(&deps(), request).await.expect_err("refused");
+
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error.to_string().contains("`password`"), "{error}");
     }
 }

@@ -39,14 +39,14 @@ where
     S: PatientStore + UserReader + OutboxStore,
     B: EventBus,
 {
-    let caller = deps.keys.authenticate(&request)?;
-    caller
-        .require(&[shared::users::Role::Patient], "Only patients can set up a patient profile.")?;
+    let signed_in = deps.signed_in(&request).await?;
+    let patients = [shared::users::Role::Patient];
+    signed_in.caller.require(&patients, "Only patients can set up a patient profile.")?;
     let point = point_from_request(&request)?;
 
     let trace = trace(&request);
     let setup =
-        setup_patient(&deps.store, &RandomIds, &trace, &deps.delivery(), caller, point).await?;
+        setup_patient(&deps.store, &RandomIds, &trace, &deps.delivery(), &signed_in, point).await?;
 
     let status = if setup.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(status, &setup))

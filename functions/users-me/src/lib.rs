@@ -7,7 +7,7 @@ use shared::app::Deps;
 use shared::error::ErrorBody;
 use shared::http::json_response;
 use shared::users::UserReader;
-use shared::users::profile::{UserProfile, my_profile};
+use shared::users::profile::UserProfile;
 
 #[utoipa::path(
     get,
@@ -24,11 +24,9 @@ pub async fn handle<S: UserReader, B>(
     deps: &Deps<S, B>,
     request: Request,
 ) -> Result<Response<Body>, ApiError> {
-    let caller = deps.keys.authenticate(&request)?;
+    let signed_in = deps.signed_in(&request).await?;
 
-    let profile = my_profile(&deps.store, caller).await?;
-
-    Ok(json_response(StatusCode::OK, &profile))
+    Ok(json_response(StatusCode::OK, &UserProfile::from(signed_in.account)))
 }
 
 #[cfg(test)]

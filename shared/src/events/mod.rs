@@ -41,10 +41,13 @@ pub enum Action {
     CreateAppointment,
     CancelAppointment,
     ReadHealthData,
+    ChangeUserRole,
+    ChangeUserStatus,
+    ChangePassword,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 11] = [
         Self::RegisterUser,
         Self::LoginSuccess,
         Self::LoginFailure,
@@ -53,6 +56,9 @@ impl Action {
         Self::CreateAppointment,
         Self::CancelAppointment,
         Self::ReadHealthData,
+        Self::ChangeUserRole,
+        Self::ChangeUserStatus,
+        Self::ChangePassword,
     ];
 
     /// The EventBridge `detail-type`.
@@ -66,6 +72,9 @@ impl Action {
             Self::CreateAppointment => "AppointmentBooked",
             Self::CancelAppointment => "AppointmentCancelled",
             Self::ReadHealthData => "HealthDataRead",
+            Self::ChangeUserRole => "UserRoleChanged",
+            Self::ChangeUserStatus => "UserStatusChanged",
+            Self::ChangePassword => "PasswordChanged",
         }
     }
 
@@ -80,6 +89,9 @@ impl Action {
             Self::CreateAppointment => "CREATE_APPOINTMENT",
             Self::CancelAppointment => "CANCEL_APPOINTMENT",
             Self::ReadHealthData => "READ_HEALTH_DATA",
+            Self::ChangeUserRole => "CHANGE_USER_ROLE",
+            Self::ChangeUserStatus => "CHANGE_USER_STATUS",
+            Self::ChangePassword => "CHANGE_PASSWORD",
         }
     }
 

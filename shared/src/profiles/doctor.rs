@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::auth::AuthedUser;
 use crate::error::{ApiError, FieldError};
 use crate::events::{Action, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace};
 use crate::geo::{Cell, GeoPoint};
 use crate::ids::IdGen;
 use crate::pagination::{Page, Position};
-use crate::users::{Role, UserId, UserReader, account_of};
+use crate::session::SignedIn;
+use crate::users::{Role, UserId};
 
 /// The largest `k` (rings around the point) a nearby search accepts: 91 cells of about 5 km²,
 /// roughly 25 km across.
@@ -146,15 +146,15 @@ pub async fn set_doctor_profile<S, B>(
     ids: &impl IdGen,
     trace: &Trace,
     delivery: &Delivery<'_, B, S>,
-    caller: AuthedUser,
+    signed_in: &SignedIn,
     request: NewDoctorProfile,
 ) -> Result<(DoctorSummary, bool), ApiError>
 where
-    S: DoctorStore + UserReader + OutboxStore,
+    S: DoctorStore + OutboxStore,
     B: EventBus,
 {
+    let (caller, user) = (signed_in.caller, signed_in.account.clone());
     caller.require(&[Role::Doctor], "Only doctors can set up a doctor profile.")?;
-    let user = account_of(store, caller).await?;
 
     let profile = DoctorProfile {
         user_id: user.id,

@@ -6,12 +6,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::auth::AuthedUser;
 use crate::error::ApiError;
 use crate::events::{Action, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace};
 use crate::geo::{Cell, GeoPoint};
 use crate::ids::IdGen;
-use crate::users::{Role, UserId, UserReader, account_of};
+use crate::session::SignedIn;
+use crate::users::{Role, UserId};
 
 /// A patient's stored place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,15 +57,15 @@ pub async fn setup_patient<S, B>(
     ids: &impl IdGen,
     trace: &Trace,
     delivery: &Delivery<'_, B, S>,
-    caller: AuthedUser,
+    signed_in: &SignedIn,
     point: GeoPoint,
 ) -> Result<PatientSetup, ApiError>
 where
-    S: PatientStore + UserReader + OutboxStore,
+    S: PatientStore + OutboxStore,
     B: EventBus,
 {
+    let (caller, user) = (signed_in.caller, signed_in.account.clone());
     caller.require(&[Role::Patient], "Only patients can set up a patient profile.")?;
-    let user = account_of(store, caller).await?;
 
     let profile = PatientProfile {
         user_id: user.id,

@@ -4,7 +4,8 @@ use time::OffsetDateTime;
 
 use crate::appointments::AppointmentId;
 use crate::geo::Cell;
-use crate::users::{Role, UserId};
+use crate::throttle::ThrottleKey;
+use crate::users::{Role, UserId, UserStatus};
 
 pub const USER_SK: &str = "USER";
 pub const EMAIL_SK: &str = "EMAIL";
@@ -22,10 +23,39 @@ pub fn username_pk(unique_username: &str) -> String {
     format!("USERNAME#{unique_username}")
 }
 
-/// `gsi1` partition of users by role (for listing accounts by role), sorted by creation time.
+/// `gsi1` partition of users by role (for listing accounts by role).
 pub fn users_by_role_pk(role: Role) -> String {
     format!("USERS#{}", role.as_str())
 }
+
+/// `gsi2` partition holding every user.
+pub const ALL_USERS_PK: &str = "USERS";
+
+/// The sort key of a user in both user listings: by status (`active` before `disabled`), then
+/// by creation time and id, so that one status is a `begins_with` of its partition.
+pub fn user_list_sk(status: UserStatus, created: OffsetDateTime, id: UserId) -> String {
+    format!("{}{}#{id}", user_list_prefix(status), key_time(created))
+}
+
+/// The part of [`user_list_sk`] shared by every user of one status.
+pub fn user_list_prefix(status: UserStatus) -> String {
+    format!("{}#", status.as_str())
+}
+
+/// The item holding the number of active Admins (`active_admins`).
+pub const ADMIN_TALLY_PK: &str = "ADMIN_TALLY";
+pub const ADMIN_TALLY_SK: &str = "ACTIVE";
+
+/// The counter of sign-in attempts of one account or address.
+pub fn throttle_pk(key: &ThrottleKey) -> String {
+    format!("THROTTLE#{}", key.as_str())
+}
+
+pub const THROTTLE_SK: &str = "THROTTLE";
+
+/// A key no item ever has: the health check reads it.
+pub const HEALTH_PROBE_PK: &str = "HEALTH_PROBE";
+pub const HEALTH_PROBE_SK: &str = "NONE";
 
 pub const PATIENT_SK: &str = "PATIENT";
 pub const DOCTOR_SK: &str = "DOCTOR";

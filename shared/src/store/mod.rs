@@ -8,6 +8,7 @@ mod keys;
 pub mod memory;
 mod outbox;
 mod profiles;
+mod throttle;
 mod users;
 
 use std::collections::HashMap;

@@ -98,7 +98,17 @@ impl NewPassword {
         if raw.trim().is_empty() {
             return Err(FieldError::new("password", "must not be only spaces"));
         }
+        if super::common_passwords::is_common(&raw) {
+            let message = "is one of the most commonly used passwords, which are tried first when \
+                accounts are attacked; choose a less predictable one";
+            return Err(FieldError::new("password", message));
+        }
         Ok(Self(SecretString::from(raw)))
+    }
+
+    /// [`NewPassword::parse`] for a field with another name (`new_password`).
+    pub fn parse_field(raw: String, field: &str) -> Result<Self, FieldError> {
+        Self::parse(raw).map_err(|error| FieldError::new(field, error.message))
     }
 
     pub fn into_secret(self) -> SecretString {
@@ -190,9 +200,20 @@ mod tests {
     }
 
     #[test]
+    fn common_passwords_are_refused_saying_why() {
+        let error = NewPassword::parse("Password123".into()).unwrap_err();
+
+        assert_eq!(error.field, "password");
+        assert!(error.message.contains("commonly used"), "{}", error.message);
+        let renamed = NewPassword::parse_field("qwertyuiop".into(), "new_password").unwrap_err();
+        assert_eq!(renamed.field, "new_password");
+    }
+
+    #[test]
     fn passwords_need_eight_characters_and_at_most_1024_bytes() {
         assert!(NewPassword::parse("1234567".into()).is_err());
-        assert!(NewPassword::parse("12345678".into()).is_ok());
+        assert!(NewPassword::parse("1234567".into()).unwrap_err().message.contains("at least 8"));
+        assert!(NewPassword::parse("8 chars!".into()).is_ok());
         assert!(NewPassword::parse("é".repeat(8)).is_ok(), "characters, not bytes");
         assert!(NewPassword::parse("x".repeat(1024)).is_ok());
         let error = NewPassword::parse("x".repeat(1025)).unwrap_err();

@@ -13,6 +13,7 @@ use crate::events::{
 };
 use crate::ids::IdGen;
 use crate::password;
+use crate::throttle::{AttemptCounter, LoginThrottle, ThrottleError};
 
 /// The OAuth2 password form. `username` holds the email; the other OAuth2 fields
 /// (`grant_type`, `scope`, `client_id`, `client_secret`) are accepted and ignored.
@@ -78,34 +79,60 @@ pub enum LoginError {
     /// One answer for an unknown email, a wrong password and a disabled account.
     #[error("Invalid credentials")]
     InvalidCredentials,
+    /// Too many failed attempts for this email or from this address (the same answer whether
+    /// or not the email has an account).
+    #[error(transparent)]
+    Throttled(ThrottleError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<ThrottleError> for LoginError {
+    fn from(error: ThrottleError) -> Self {
+        match error {
+            ThrottleError::Unexpected(e) => Self::Unexpected(e),
+            throttled => Self::Throttled(throttled),
+        }
+    }
 }
 
 impl From<LoginError> for ApiError {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidCredentials => Self::Unauthorized(error.to_string()),
+            LoginError::Throttled(throttled) => throttled.into(),
             LoginError::Unexpected(e) => e.into(),
         }
     }
 }
 
+/// Where a sign-in comes from: the request and its source address.
+pub struct Origin<'a> {
+    pub trace: &'a Trace,
+    /// API Gateway's `sourceIp`.
+    pub source_ip: &'a str,
+}
+
 /// Verifies the credentials and issues a token. An unknown email costs the same password
 /// verification as a known one, so neither the answer nor its timing tells them apart. Both
 /// outcomes are published as events (a failure names the account when the email has one).
+/// Failed attempts are throttled per email and per source address (checked before the password).
 pub async fn login<S, B>(
     store: &S,
     keys: &JwtKeys,
     ids: &impl IdGen,
-    trace: &Trace,
+    throttle: &LoginThrottle<'_, S>,
     delivery: &Delivery<'_, B, S>,
+    origin: Origin<'_>,
     credentials: Credentials,
 ) -> Result<TokenResponse, LoginError>
 where
-    S: UserReader + OutboxStore,
+    S: UserReader + OutboxStore + AttemptCounter,
     B: EventBus,
 {
+    let trace = origin.trace;
+    let ticket = throttle.check(&credentials.email, origin.source_ip, trace.now).await?;
+
     // An address that could not have registered is looked up nowhere, but costs the same.
     let user = match Email::parse(&credentials.email) {
         Ok(email) => store.user_by_email(email.as_str()).await?,
@@ -118,6 +145,7 @@ where
         Some(user) if password_ok && user.status == UserStatus::Active => user,
         other => {
             info!("login refused");
+            throttle.failed(ticket).await?;
             let account = other.map(|u| u.id.to_string());
             let event =
                 DomainEvent::new(ids, trace, None, Action::LoginFailure, EntityType::User, account);
@@ -126,7 +154,8 @@ where
         }
     };
 
-    let token = keys.issue(user.id, user.role, trace.now)?;
+    throttle.succeeded(ticket).await;
+    let token = keys.issue(&user, trace.now)?;
     info!(user_id = %user.id, role = user.role.as_str(), "login succeeded");
     let actor = Actor { user_id: user.id, role: user.role };
     let entity = Some(user.id.to_string());

@@ -1,14 +1,12 @@
-//! `GET /users/me`: the signed-in user's own profile.
+//! What an account shows of itself: `GET /users/me`, and each account that Admins list or change.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::{Role, User, UserId, UserReader, UserStatus};
-use crate::auth::AuthedUser;
-use crate::error::ApiError;
+use super::{Role, User, UserId, UserStatus};
 
-/// What a user sees of their own account.
+/// An account as the API shows it: never the password hash or the token version.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserProfile {
     #[schema(value_type = u64, example = 4_815_162_342_u64)]
@@ -33,12 +31,4 @@ impl From<User> for UserProfile {
             created_at: user.created_at,
         }
     }
-}
-
-/// The caller's profile. A token whose user no longer exists is not a valid login.
-pub async fn my_profile(
-    store: &impl UserReader,
-    caller: AuthedUser,
-) -> Result<UserProfile, ApiError> {
-    super::account_of(store, caller).await.map(UserProfile::from)
 }

@@ -7,8 +7,8 @@ use tracing::info;
 use utoipa::ToSchema;
 
 use super::{
-    CreateUserError, Email, NewPassword, Role, User, UserId, UserReader, UserStatus, UserWriter,
-    Username,
+    AdminTallyReader, CreateUserError, Email, NewPassword, Role, TallyChange, User, UserId,
+    UserStatus, UserWriter, Username,
 };
 use crate::auth::AuthedUser;
 use crate::error::{ApiError, FieldError};
@@ -110,14 +110,16 @@ impl From<RegisterError> for ApiError {
 /// Who is creating an account.
 #[derive(Debug, Clone, Copy)]
 pub enum Registrar {
-    /// A request to the API, with the caller's token if it sent one.
+    /// A request to the API, with the caller if it sent a token (checked against the stored
+    /// account, so its role is the current one).
     Caller(Option<AuthedUser>),
     /// An operator with direct access to the table (the `create-admin` command).
     Operator,
 }
 
 /// Checks who may create the account, hashes the password, and stores the user with its email
-/// and username reserved and its event in the outbox, in one transaction; then publishes it.
+/// and username reserved, its event in the outbox and, for an Admin, the tally of active Admins
+/// moved, in one transaction; then publishes the event.
 pub async fn register<S, B>(
     store: &S,
     ids: &impl IdGen,
@@ -127,7 +129,7 @@ pub async fn register<S, B>(
     new_user: NewUser,
 ) -> Result<RegisteredUser, RegisterError>
 where
-    S: UserWriter + UserReader + OutboxStore,
+    S: UserWriter + AdminTallyReader + OutboxStore,
     B: EventBus,
 {
     let caller = match registrar {
@@ -136,7 +138,7 @@ where
     };
     let privileged = match registrar {
         Registrar::Operator => true,
-        Registrar::Caller(caller) => is_active_admin(store, caller).await?,
+        Registrar::Caller(caller) => caller.is_some_and(|c| c.role == Role::Admin),
     };
     if new_user.role != Role::Patient && !privileged {
         return Err(RegisterError::RoleNeedsAdmin);
@@ -151,6 +153,7 @@ where
         status: UserStatus::Active,
         password_hash,
         created_at: trace.now,
+        token_version: 0,
     };
     let actor = caller.map(Actor::from);
     for attempt in 1..=WRITE_ATTEMPTS {
@@ -162,7 +165,14 @@ where
             EntityType::User,
             Some(user.id.to_string()),
         );
-        match store.create_user(&user, &event).await {
+        // A new Admin moves the tally; it is read again on each attempt, as a retry may follow
+        // another write of it.
+        let tally = if user.is_active_admin() {
+            TallyChange::between(None, &user, store.admin_tally().await?)
+        } else {
+            None
+        };
+        match store.create_user(&user, &event, tally).await {
             Ok(()) => {
                 info!(user_id = %user.id, role = user.role.as_str(), "user registered");
                 delivery.after_commit(event).await;
@@ -184,17 +194,4 @@ where
         }
     }
     Err(RegisterError::Busy)
-}
-
-/// Whether the caller is an Admin now: the token's role is checked against the stored account,
-/// so a token of a removed, disabled or demoted Admin grants nothing.
-async fn is_active_admin(
-    store: &impl UserReader,
-    caller: Option<AuthedUser>,
-) -> anyhow::Result<bool> {
-    let Some(caller) = caller.filter(|c| c.role == Role::Admin) else {
-        return Ok(false);
-    };
-    let stored = store.user_by_id(caller.id).await?;
-    Ok(stored.is_some_and(|u| u.role == Role::Admin && u.status == UserStatus::Active))
 }

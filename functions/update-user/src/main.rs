@@ -1,0 +1,11 @@
+use shared::app::Deps;
+
+// Lambda gives a process one event at a time: one thread serves it, with no hand-offs between
+// worker threads (see bench/NOTES.md).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let deps = Deps::from_env().await?;
+
+    shared::http::serve("PATCH /users/{id}", |request| update_user::handle(&deps, request)).await
+}
