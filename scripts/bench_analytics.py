@@ -742,7 +742,7 @@ audit event's PutEvents, each a round trip to the same emulator.
   persistence; boto3 {version_of("boto3")}; h3 {version_of("h3")}
 - source: commit {commit}; {dirty or "no"} path(s) of the build's sources (`shared`, `functions`,
   `Cargo.*`, `template.yaml`) differed from it
-- the stack was started from scratch on free ports on 127.0.0.1, as `make test` does, and
+- the stack was started from scratch on {ports_used()} on 127.0.0.1, as `make test` does, and
   stopped at the end; the last column of the table is the share of the machine's CPU time
   that processes other than the benchmark and its stack used while the requests were timed
 - total run time: {run["total_s"]:.0f} s, of which stack start-up and build
@@ -834,6 +834,13 @@ def run_phases(run, api, admin, client, table, data):
             "CPUs meanwhile)")
         run["phases"].append(phase)
         before, stored = (totals, days), count
+
+
+def ports_used():
+    """How the ports of the run were chosen, for the report."""
+    if os.environ.get("BENCH_EMULATOR_PORT") and os.environ.get("BENCH_API_PORT"):
+        return "the ports set by BENCH_EMULATOR_PORT and BENCH_API_PORT"
+    return "free ports"
 
 
 def chosen_ports():
