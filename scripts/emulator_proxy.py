@@ -8,10 +8,9 @@ Listens on 127.0.0.1 only; standard library only.
 
 import collections
 import http.client
-import http.server
-import socket
-import sys
 import threading
+
+from runtime_api import QuickHandler, serve_in_background
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-connection", "content-length"}
@@ -22,11 +21,7 @@ class CountingProxy:
         self.upstream_port = upstream_port
         self.counts = collections.Counter()
         self.lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"proxy": self})
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.server.daemon_threads = True
-        self.server.handle_error = quiet_disconnects(self.server.handle_error)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_in_background(port, type("Handler", (_Handler,), {"proxy": self}))
 
     @property
     def url(self):
@@ -43,19 +38,8 @@ class CountingProxy:
         self.server.server_close()
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 64 * 1024  # headers and body leave in one write (see `setup`)
+class _Handler(QuickHandler):
     proxy: CountingProxy
-
-    def setup(self):
-        # Without this, a body written after its headers can wait for the peer's delayed ACK
-        # (Nagle's algorithm): tens of milliseconds added to a sub-millisecond exchange.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().setup()
-
-    def log_message(self, *_args):
-        pass
 
     def do_GET(self):
         self._forward()
@@ -84,11 +68,3 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             upstream.close()
 
-
-def quiet_disconnects(handle_error):
-    """The server's error hook, silent when a client went away (a stopped function process)."""
-    def handle(request, client_address):
-        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            return
-        handle_error(request, client_address)
-    return handle

@@ -58,12 +58,7 @@ class RuntimeApi:
         self.generation = 0  # raised when processes are stopped: their pending polls give up
         self.polled = threading.Event()
         self.init_errors = []
-        handler = type("Handler", (_Handler,), {"api": self})
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.server.daemon_threads = True
-        self.server.handle_error = quiet_disconnects(self.server.handle_error)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve_in_background(port, type("Handler", (_Handler,), {"api": self}))
 
     @property
     def address(self):
@@ -136,10 +131,12 @@ class RuntimeApi:
         return True
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the runtime client expects
+class QuickHandler(http.server.BaseHTTPRequestHandler):
+    """A keep-alive handler that sends each answer at once and logs nothing (the benchmark's
+    servers: this runtime API and the counting proxy to the emulator)."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the runtime client and the SDK expect
     wbufsize = 64 * 1024  # headers and body leave in one write (see `setup`)
-    api: RuntimeApi
 
     def setup(self):
         # Without this, a body written after its headers can wait for the peer's delayed ACK
@@ -149,6 +146,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *_args):
         pass
+
+
+def serve_in_background(port, handler):
+    """A threading server on 127.0.0.1:`port` (0 for any free port), served by a daemon thread
+    until its `shutdown()`; a client that went away is not reported as an error."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    server.handle_error = quiet_disconnects(server.handle_error)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class _Handler(QuickHandler):
+    api: RuntimeApi
 
     def do_GET(self):
         if self.path != f"{PREFIX}/invocation/next":

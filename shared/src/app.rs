@@ -81,6 +81,16 @@ fn clients_of(
 /// The table and the bus for functions that sign nothing (event consumers, the redrive): they
 /// read only `TABLE_NAME` and `EVENT_BUS_NAME`.
 pub async fn clients_from_env() -> (DynamoStore, EventBridgeBus) {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "clinic".to_owned());
-    clients(&var("TABLE_NAME"), &var("EVENT_BUS_NAME")).await
+    clients(&name_from_env("TABLE_NAME"), &name_from_env("EVENT_BUS_NAME")).await
+}
+
+/// The table alone (`TABLE_NAME`), for a function that publishes and signs nothing: the health
+/// check links no other client.
+pub async fn store_from_env() -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    DynamoStore::new(client, name_from_env("TABLE_NAME"))
+}
+
+fn name_from_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| "clinic".to_owned())
 }

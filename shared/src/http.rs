@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::time::Instant;
 
-use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::header::{CONTENT_TYPE, ORIGIN};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response, service_fn};
 use serde::Serialize;
@@ -152,14 +152,14 @@ where
         let response = if request.method() == Method::OPTIONS {
             cors.preflight(request.headers())
         } else {
-            let request_headers = request.headers().clone();
+            let origin = request.headers().get(ORIGIN).cloned();
             let response = if request.body().len() > MAX_BODY_BYTES {
                 Err(ApiError::PayloadTooLarge { limit_bytes: MAX_BODY_BYTES })
             } else {
                 handler(request).await
             };
             let mut response = response.unwrap_or_else(ApiError::into_response);
-            cors.apply(&request_headers, &mut response);
+            cors.apply(origin.as_ref(), &mut response);
             response
         };
         let status = response.status().as_u16();

@@ -6,7 +6,7 @@ use tracing::info;
 use utoipa::ToSchema;
 
 use super::{Email, UserReader, UserStatus, normalise_password};
-use crate::auth::JwtKeys;
+use crate::auth::{IssuedToken, JwtKeys};
 use crate::error::ApiError;
 use crate::events::{
     Action, Actor, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace,
@@ -72,6 +72,16 @@ pub struct TokenResponse {
     /// Seconds until the token expires.
     #[schema(example = 1800)]
     pub expires_in: i64,
+}
+
+impl From<IssuedToken> for TokenResponse {
+    fn from(token: IssuedToken) -> Self {
+        Self {
+            access_token: token.access_token,
+            token_type: "bearer",
+            expires_in: token.expires_in_seconds,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,9 +172,5 @@ where
     let event =
         DomainEvent::new(ids, trace, Some(actor), Action::LoginSuccess, EntityType::User, entity);
     delivery.standalone(event).await;
-    Ok(TokenResponse {
-        access_token: token.access_token,
-        token_type: "bearer",
-        expires_in: token.expires_in_seconds,
-    })
+    Ok(token.into())
 }

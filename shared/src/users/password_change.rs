@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 use utoipa::ToSchema;
 
-use super::login::Origin;
+use super::login::{Origin, TokenResponse};
 use super::{AccountUpdate, AccountWriter, NewPassword, UpdateAccountError, normalise_password};
 use crate::auth::{AuthError, JwtKeys};
 use crate::error::ApiError;
@@ -36,12 +36,8 @@ pub struct PasswordChangeRequest {
 pub struct PasswordChanged {
     #[schema(example = "Password changed")]
     pub message: &'static str,
-    pub access_token: String,
-    #[schema(example = "bearer")]
-    pub token_type: &'static str,
-    /// Seconds until the token expires.
-    #[schema(example = 1800)]
-    pub expires_in: i64,
+    #[serde(flatten)]
+    pub token: TokenResponse,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,12 +117,7 @@ where
                 let [event] = events;
                 delivery.after_commit(event).await;
                 let token = keys.issue(&after, trace.now)?;
-                return Ok(PasswordChanged {
-                    message: "Password changed",
-                    access_token: token.access_token,
-                    token_type: "bearer",
-                    expires_in: token.expires_in_seconds,
-                });
+                return Ok(PasswordChanged { message: "Password changed", token: token.into() });
             }
             // The account changed since this request's token was checked: that token is no
             // longer valid, and neither is what it asked for.
@@ -214,7 +205,7 @@ mod tests {
 
         let stored = deps.store.user_by_id(kim.caller.id).await.unwrap().unwrap();
         assert_eq!(stored.token_version, 1);
-        let token = deps.keys.verify(&changed.access_token).expect("valid");
+        let token = deps.keys.verify(&changed.token.access_token).expect("valid");
         assert_eq!(token.token_version, 1);
         let actions: Vec<_> = deps.bus.published().iter().map(|e| e.detail.action).collect();
         assert!(actions.contains(&Action::ChangePassword));
