@@ -16,6 +16,8 @@
 #   make bench                                     release builds measured: cold starts, warm
 #                                                  handler times, throughput, memory, sizes
 #                                                  (writes bench/REPORT.md)
+#   make profile FUNCTIONS=book-appointment        CPU profiles (perf) of warm invocations
+#                                                  (writes target/profile/<function>.txt)
 
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -116,3 +118,18 @@ bench: $(VENV)/.installed
 		$(LAMBDA_ARCH_FLAG_$(ARCH)) \
 		$(addprefix --bin ,$(notdir $(wildcard functions/*)) $(BENCH_BINS))
 	$(PYTHON) scripts/bench.py
+
+# CPU profiles of warm invocations, for looking into the own-time figures of `make bench`: the
+# FUNCTIONS (comma-separated) and what sets the benchmark's world up are built with symbols (the
+# `profiling` profile of Cargo.toml), then each warm run is recorded by `perf record` into
+# target/profile/<function>.data, with a summary by symbol in <function>.txt. Needs `perf`;
+# BENCH_PERF_RECORD=0 only measures (the handler's CPU p50 without perf's slowdown).
+PROFILE_BINS = create-admin login register doctors-profile setup-patient
+comma := ,
+.PHONY: profile
+profile: $(VENV)/.installed
+	@test -n "$(FUNCTIONS)" || { echo "usage: make profile FUNCTIONS=a,b"; exit 2; }
+	cargo build --profile profiling \
+		$(addprefix --bin ,$(sort $(PROFILE_BINS) $(subst $(comma), ,$(FUNCTIONS))))
+	BENCH_ONLY=$(FUNCTIONS) BENCH_BINARIES=target/profiling BENCH_PERF=target/profile \
+		$(PYTHON) scripts/bench.py

@@ -55,6 +55,8 @@ LAMBDA_DIR = REPO / "target" / "lambda"
 PAIRS = 8
 SECRET_NAME = "clinic-bench-signing-key"
 SECRET_FETCH_FUNCTION = "users-me"
+# What create_world runs.
+WORLD_BINARIES = ("create-admin", "login", "register", "doctors-profile", "setup-patient")
 
 
 def setting(name, default):
@@ -118,7 +120,7 @@ def create_world(setup, ports, base_env, run_id):
     world.admin = Account(f"bench-admin-{run_id}@example.com", password)
     env = {**base_env, "ADMIN_EMAIL": world.admin.email, "ADMIN_PASSWORD": password,
            "ADMIN_USERNAME": f"bench-admin-{run_id}", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([str(LAMBDA_DIR / "create-admin" / "bootstrap")], env=env,
+    result = subprocess.run([str(setup.binaries["create-admin"])], env=env,
                             cwd=setup.cwd, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise stack.StackError(f"create-admin failed: {result.stderr.strip()}")
@@ -170,15 +172,58 @@ def measure_function(setup, ports, case, world, starts, proxy):
     say(f"{case.function}: {case.warm} warm invocations")
     warm = measure.warm_run(setup, api, case, world, counter)
     calls = measure.count_calls(setup, api, case, world, counter, proxy) if proxy else {}
+    handler_cpu = warm["handler_cpu"]
     result = {"case": case, "init": measure.summary(cold["init"]),
               "first": measure.summary(cold["first"]),
               "warm": measure.summary(warm["durations"]), "cpu_ms": warm["cpu_ms"],
               "user_ms": warm["user_ms"],
+              "handler_cpu": measure.summary(handler_cpu) if handler_cpu else None,
               "peak_kib": warm["peak_kib"], "calls": calls}
+    handler_text = f"handler CPU p50 {result['handler_cpu']['median']:.2f} ms, " \
+        if handler_cpu else ""
     say(f"{case.function}: init {result['init']['median']:.1f} ms, first "
         f"{result['first']['median']:.1f} ms, warm p50 {result['warm']['median']:.2f} ms, "
-        f"CPU {warm['cpu_ms']:.2f} ms/invocation, peak {warm['peak_kib'] / 1024:.1f} MiB")
+        f"{handler_text}process CPU {warm['cpu_ms']:.2f} ms/invocation, peak "
+        f"{warm['peak_kib'] / 1024:.1f} MiB")
     return result
+
+
+def profile(setup, ports, cases, world, perf_dir):
+    """BENCH_PERF: each function's warm run, once as measured and once under `perf record`
+    (which slows the process); writes the recording, <function>.data, and the figures of the
+    first run with a summary by symbol of the second, <function>.txt, into `perf_dir`. No
+    report."""
+    perf_dir.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        data = perf_dir / f"{case.function}.data"
+        say(f"{case.function}: {case.warm} warm invocations, then as many under perf record")
+        warm = measure.warm_run(setup, ports.api(case.function), case, world, itertools.count())
+        handler = measure.summary(warm["handler_cpu"])
+        summary = "(not recorded: BENCH_PERF_RECORD=0)"
+        if setting("BENCH_PERF_RECORD", 1):
+            measure.warm_run(setup, ports.api(case.function), case, world, itertools.count(),
+                             perf_data=data)
+            summary = subprocess.run(
+                ["perf", "report", "--stdio", "--quiet", "--no-children", "--percent-limit",
+                 "0.3", "--sort", "dso,symbol", "-g", "none", "-i", str(data)],
+                capture_output=True, text=True, check=False, timeout=600).stdout
+        text = perf_dir / f"{case.function}.txt"
+        text.write_text(f"without perf: handler CPU p50 {handler['median']:.3f} ms, p99 "
+                        f"{handler['p99']:.3f} ms; process CPU {warm['cpu_ms']:.3f} ms per "
+                        f"invocation (user {warm['user_ms']:.3f})\n\n{summary}",
+                        encoding="utf-8")
+        say(f"{case.function}: handler CPU p50 {handler['median']:.2f} ms, process CPU "
+            f"{warm['cpu_ms']:.2f} ms per invocation; profile {data}, summary {text}")
+    return 0
+
+
+def binary_paths(names):
+    """Where each binary is: `cargo lambda build`'s bootstraps, or with BENCH_BINARIES a cargo
+    profile's folder (`make profile` uses target/profiling)."""
+    folder = os.environ.get("BENCH_BINARIES")
+    if folder:
+        return {name: (REPO / folder / name) for name in names}
+    return {name: LAMBDA_DIR / name / "bootstrap" for name in names}
 
 
 def secret_fetch(setup, ports, world, starts, secret_arn):
@@ -255,8 +300,9 @@ def bench(tmp, foreground):
         "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "TABLE_NAME", "EVENT_BUS_NAME")}
     base_env.update({"APP_ENV": "aws", "SECRET_KEY": key, "ALGORITHM": "HS256",
                      "ACCESS_TOKEN_EXPIRE_MINUTES": "60", "AWS_DEFAULT_REGION": "us-east-1"})
-    binaries = {c.function: LAMBDA_DIR / c.function / "bootstrap"
-                for c in [*bench_cases.CASES, bench_cases.BARE]}
+    perf_dir = os.environ.get("BENCH_PERF")
+    measured = cases if perf_dir else [bench_cases.BARE, *cases]
+    binaries = binary_paths({*WORLD_BINARIES, *(c.function for c in measured)})
     missing = [str(path) for path in binaries.values() if not path.exists()]
     if missing:
         raise stack.StackError(f"not built: {', '.join(missing)}; run `make bench`")
@@ -274,6 +320,8 @@ def bench(tmp, foreground):
         proxy = CountingProxy(ports.next + 59, emulator_port)
 
         world = create_world(setup, ports, base_env, secrets.token_hex(3))
+        if perf_dir:
+            return profile(setup, ports, cases, world, Path(perf_dir))
         run["bare"] = measure_function(setup, ports, bench_cases.BARE, world, starts, None)
         run["functions"] = [measure_function(setup, ports, case, world, starts, proxy)
                             for case in cases]

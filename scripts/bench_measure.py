@@ -5,8 +5,10 @@ A function is its release `bootstrap`, started the way Lambda starts it: a fresh
 Lambda environment, pointed at a runtime API that this benchmark serves (scripts/runtime_api.py).
 """
 
+import json
 import math
 import os
+import signal
 import statistics
 import subprocess
 import time
@@ -179,27 +181,80 @@ def cold_starts(setup, api, case, world, counter, starts, extra_env=None):
     return {"init": inits, "first": firsts}
 
 
-def warm_run(setup, api, case, world, counter, warm_up=20):
+def warm_run(setup, api, case, world, counter, warm_up=20, perf_data=None):
     """One process, `warm_up` unmeasured invocations, then `case.warm` measured ones in a row.
     Answers their durations (ms), the process's CPU time per invocation (ms; also its user part
-    alone) and its peak resident memory (KiB)."""
+    alone), the CPU time each invocation logged, and its peak resident memory (KiB). With
+    `perf_data` (a path), the measured invocations are recorded by `perf record` into it."""
     instance = setup.start(case.function, api)
+    perf = None
     try:
         for _ in range(warm_up):
             invoke_next(api, case, world, counter, instance)
+        if perf_data is not None:
+            perf = start_perf(instance.pid, perf_data)
         user_before, system_before = process_cpu_split(instance.pid)
+        log_offset = os.path.getsize(instance.log_path)
         durations = []
         for _ in range(case.warm):
             invocation = invoke_next(api, case, world, counter, instance)
             durations.append(invocation.duration_ms)
         user, system = process_cpu_split(instance.pid)
+        if perf is not None:
+            stop_perf(perf)
+            perf = None
         user_ms = (user - user_before) * 1000 / case.warm
         system_ms = (system - system_before) * 1000 / case.warm
+        handler_cpu = logged_cpu_ms(instance.log_path, log_offset) if case.logs_cost else []
+        if case.logs_cost and len(handler_cpu) != case.warm:
+            raise MeasureError(f"{case.function}: {len(handler_cpu)} logged CPU times for "
+                               f"{case.warm} invocations\n{instance.log_tail()}")
         return {"durations": durations, "cpu_ms": user_ms + system_ms, "user_ms": user_ms,
-                "peak_kib": instance.peak_rss_kib()}
+                "handler_cpu": handler_cpu, "peak_kib": instance.peak_rss_kib()}
     finally:
+        if perf is not None:
+            stop_perf(perf)
         instance.stop()
         api.forget_polls()
+
+
+def start_perf(pid, data_path):
+    """`perf record` of one process, with call graphs from DWARF (release builds keep no frame
+    pointers), until `stop_perf`."""
+    perf = subprocess.Popen(["perf", "record", "--quiet", "-F", "1999", "--call-graph",
+                             "dwarf,16384", "-p", str(pid), "-o", str(data_path)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    time.sleep(0.5)  # perf attaches before the first measured invocation
+    if perf.poll() is not None:
+        raise MeasureError(f"perf record ended at once ({perf.returncode})")
+    return perf
+
+
+def stop_perf(perf):
+    perf.send_signal(signal.SIGINT)
+    try:
+        perf.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        perf.kill()
+        perf.wait()
+
+
+def logged_cpu_ms(log_path, offset):
+    """The CPU time each invocation logged (`cpu_ms` of its one line per request or event, see
+    shared::telemetry::Meter), in the log from byte `offset` on."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        lines = log.read().decode("utf-8", errors="replace").splitlines()
+    figures = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        fields = record.get("fields", record) if isinstance(record, dict) else {}
+        if isinstance(fields, dict) and isinstance(fields.get("cpu_ms"), (int, float)):
+            figures.append(float(fields["cpu_ms"]))
+    return figures
 
 
 def count_calls(setup, api, case, world, counter, proxy, invocations=5):

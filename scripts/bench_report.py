@@ -138,17 +138,30 @@ def calls_text(calls):
 def warm_table(run):
     rtt = run["emulator"]
     lines = ["| endpoint (function) | n | p50 | p99 | emulator calls per invocation | their "
-             "round trips | wall p50 − round trips | CPU per invocation (of it, user) | "
-             "goal: own time < 1 ms |", "|---|---:|---:|---:|---|---:|---:|---:|---|"]
+             "round trips | wall p50 − round trips |", "|---|---:|---:|---:|---|---:|---:|"]
     for result in run["functions"]:
         case, warm = result["case"], result["warm"]
         waited = emulator_estimate(result["calls"], rtt)
-        goal = "— (hashes a password)" if case.hashes else met(result["cpu_ms"] < OWN_MS)
-        lines.append(f"| {case.endpoint or '(event)'} ({case.function}) | {warm['n']} | "
+        lines.append(f"| {endpoint_name(case)} | {warm['n']} | "
                      f"{ms(warm['median'])} | {ms(warm['p99'])} | {calls_text(result['calls'])} "
-                     f"| {ms(waited)} | {ms(max(0.0, warm['median'] - waited))} | "
-                     f"{ms(result['cpu_ms'])} ({ms(result['user_ms'])}) | {goal} |")
+                     f"| {ms(waited)} | {ms(max(0.0, warm['median'] - waited))} |")
     return "\n".join(lines)
+
+
+def own_time_table(run):
+    lines = ["| endpoint (function) | handler CPU p50 | p99 | process CPU per invocation (of "
+             "it, user) | goal: handler CPU p50 < 1 ms |", "|---|---:|---:|---:|---|"]
+    for result in run["functions"]:
+        case, handler = result["case"], result["handler_cpu"]
+        goal = "— (hashes a password)" if case.hashes else met(handler["median"] < OWN_MS)
+        lines.append(f"| {endpoint_name(case)} | {ms(handler['median'])} | "
+                     f"{ms(handler['p99'])} | {ms(result['cpu_ms'])} ({ms(result['user_ms'])}) "
+                     f"| {goal} |")
+    return "\n".join(lines)
+
+
+def endpoint_name(case):
+    return f"{case.endpoint or '(event)'} ({case.function})"
 
 
 def memory_table(run):
@@ -299,14 +312,24 @@ HTTP exchanges with this benchmark and the function's calls to the emulator). Th
 own round trips, measured with raw HTTP (median of 200 each): GetItem {ms(rtt["GetItem"])},
 two-item TransactWriteItems {ms(rtt["TransactWriteItems"])}, PutEvents {ms(rtt["PutEvents"])}.
 The calls per invocation were counted in a separate pass through a counting proxy; "their round
-trips" prices them at those medians (other operations at GetItem's). **CPU per invocation** is
-the process's user + system time over the n invocations divided by n: the function's own work
-(parsing, checking the token, serialising, the SDK's request building and signing, logging),
-whatever it waits for. The goal is judged on it, which is strict: over loopback TCP the system
-part also holds kernel work for the far end of each connection (the emulator's and the
-benchmark's), so the user part alone is shown beside it.
+trips" prices them at those medians (other operations at GetItem's).
 
 {warm_table(run)}
+
+### The function's own time
+
+**Handler CPU** is what each invocation logs as `cpu_ms` (`shared::telemetry::Meter`): the
+process's CPU clock (user + system, every thread) read when the handler starts and when its
+answer is ready. It is the function's own work (parsing, checking the token, serialising, the
+SDK's request building, signing and response parsing, logging) and leaves out what it waits for
+and the runtime client's exchanges with Lambda; p50 and p99 are over the same n invocations.
+**Process CPU per invocation** is the process's user + system time from `/proc` over those n
+invocations divided by n: everything the process did, the runtime client's two HTTP exchanges
+per invocation included. Over loopback TCP the system part of both also holds kernel work for
+the far end of each connection (the emulator's and the benchmark's). The goal is judged on the
+handler CPU's median.
+
+{own_time_table(run)}
 
 ## Throughput of booking
 

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Instant;
 
 use lambda_http::http::header::{CONTENT_TYPE, ORIGIN};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -13,6 +12,7 @@ use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 use crate::error::ApiError;
+use crate::telemetry::Meter;
 
 /// The largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -138,8 +138,8 @@ pub fn source_ip(request: &Request) -> String {
 
 /// Serves `handler` as a Lambda function: oversized bodies get 413 before it runs, every error
 /// becomes the house JSON format, cross-origin requests follow `CORS_ALLOWED_ORIGINS` (an
-/// `OPTIONS` preflight is answered here), and each request logs one line with its route, status
-/// and latency (never its headers or body).
+/// `OPTIONS` preflight is answered here), and each request logs one line with its route, status,
+/// latency and CPU time (never its headers or body).
 pub async fn serve<H, F>(route: &'static str, handler: H) -> Result<(), lambda_http::Error>
 where
     H: Fn(Request) -> F + Sync,
@@ -148,7 +148,7 @@ where
     let cors = &crate::cors::CorsPolicy::from_env()?;
     let handler = &handler;
     lambda_http::run(service_fn(move |request: Request| async move {
-        let started = Instant::now();
+        let meter = Meter::start();
         let response = if request.method() == Method::OPTIONS {
             cors.preflight(request.headers())
         } else {
@@ -163,11 +163,12 @@ where
             response
         };
         let status = response.status().as_u16();
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let cost = meter.stop();
+        let (latency_ms, cpu_ms) = (cost.latency_ms, cost.cpu_ms);
         if status >= 500 {
-            warn!(route, status, latency_ms, "request failed");
+            warn!(route, status, latency_ms, cpu_ms, "request failed");
         } else {
-            info!(route, status, latency_ms, "request handled");
+            info!(route, status, latency_ms, cpu_ms, "request handled");
         }
         Ok::<_, Infallible>(response)
     }))

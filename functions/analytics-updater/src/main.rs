@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (store, _bus) = shared::app::clients_from_env().await;
 
     run(service_fn(|event| async {
-        let result = analytics_updater::handle(&store, event).await;
+        let result = shared::telemetry::measured(analytics_updater::handle(&store, event)).await;
         if let Err(error) = &result {
             let cause = std::error::Error::source(error).map(ToString::to_string);
             tracing::error!(error = %error, cause, "event not counted");

@@ -1,10 +1,14 @@
 //! The audit recorder: EventBridge delivers every clinic event here (the `AuditRule` of
 //! `template.yaml`), and each becomes one audit record. A redelivered event leaves one record.
+//! Once an event written with its change is recorded, its outbox item is cleared: the request
+//! that made it does not wait for that, and until then the redrive can publish it again.
 
 use lambda_http::LambdaEvent;
 use lambda_http::lambda_runtime::Diagnostic;
 use shared::audit::{AuditStore, record_event};
-use shared::events::{Envelope, EventDetail, LOCAL_WARMUP_SOURCE, SOURCE};
+use shared::events::{
+    DomainEvent, Envelope, EventDetail, LOCAL_WARMUP_SOURCE, OutboxStore, SOURCE,
+};
 
 /// Why an event was not recorded. Both make the invocation fail: a store failure is retried,
 /// and a malformed event ends, after the retries, in the function's on-failure destination.
@@ -26,9 +30,9 @@ impl From<RecordError> for Diagnostic {
     }
 }
 
-/// Records one delivered event; answers whether it was new.
+/// Records one delivered event, then clears its outbox item; answers whether it was new.
 pub async fn handle(
-    store: &impl AuditStore,
+    store: &(impl AuditStore + OutboxStore),
     event: LambdaEvent<Envelope>,
 ) -> Result<serde_json::Value, RecordError> {
     let envelope = event.payload;
@@ -42,8 +46,21 @@ pub async fn handle(
         .map_err(|e| RecordError::Malformed(format!("{} detail: {e}", envelope.detail_type)))?;
 
     let fresh = record_event(store, &detail).await.map_err(RecordError::Store)?;
+    let event_id = detail.event_id;
+    if detail.kept_with_change() {
+        clear_outbox_item(store, DomainEvent { detail }).await;
+    }
 
-    Ok(serde_json::json!({ "event_id": detail.event_id, "recorded": fresh }))
+    Ok(serde_json::json!({ "event_id": event_id, "recorded": fresh }))
+}
+
+/// The event is in the audit trail: its outbox item has done its work. A failure here is not
+/// the invocation's: the item only makes the redrive publish the event once more, and the
+/// recorder then clears it.
+async fn clear_outbox_item(store: &impl OutboxStore, event: DomainEvent) {
+    if let Err(e) = store.clear(&event).await {
+        tracing::warn!(event_id = event.id(), error.cause_chain = ?e, "outbox item not cleared");
+    }
 }
 
 #[cfg(test)]

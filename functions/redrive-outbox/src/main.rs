@@ -10,7 +10,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let delivery = Delivery { bus: &bus, outbox: &store };
 
     run(service_fn(|_: LambdaEvent<serde_json::Value>| async {
-        let report = redrive_outbox::handle(&delivery, time::OffsetDateTime::now_utc()).await;
+        let now = time::OffsetDateTime::now_utc();
+        let report = shared::telemetry::measured(redrive_outbox::handle(&delivery, now)).await;
         report.map_err(lambda_http::Error::from)
     }))
     .await

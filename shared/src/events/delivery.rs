@@ -1,8 +1,10 @@
 //! Getting events out, losing none. A change and its event are written in one transaction (the
-//! event as an outbox item); the event is then published, and its outbox item cleared. If
-//! publishing fails after retries, the item stays and the redrive publishes it later. Events
-//! without a stored change (a login, a read) go into the outbox only when publishing fails.
-//! Delivery is at least once: consumers are idempotent on `event_id`.
+//! event as an outbox item); the event is then published. The item stays until the audit
+//! recorder has recorded the event and clears it, so the request makes no call for it. If
+//! publishing fails after retries, or the audit trail has not got the event within the redrive's
+//! settling time, the redrive publishes it (again) and clears it. Events without a stored
+//! change (a login, a read) go into the outbox only when publishing fails. Delivery is at least
+//! once: consumers are idempotent on `event_id`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -45,11 +47,12 @@ pub struct RedriveReport {
 }
 
 impl<B: EventBus, S: OutboxStore> Delivery<'_, B, S> {
-    /// For an event whose outbox item was written with its change.
+    /// For an event whose outbox item was written with its change. Its item is left for the
+    /// audit recorder to clear once the event is recorded (see [`EventDetail::kept_with_change`]).
+    ///
+    /// [`EventDetail::kept_with_change`]: super::EventDetail::kept_with_change
     pub async fn after_commit(&self, event: DomainEvent) {
-        if publish(self.bus, std::slice::from_ref(&event)).await.is_empty() {
-            self.clear(&event).await;
-        } else {
+        if !publish(self.bus, std::slice::from_ref(&event)).await.is_empty() {
             warn!(event_id = event.id(), "event kept in the outbox for the redrive");
         }
     }
@@ -148,14 +151,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_published_event_leaves_the_outbox() {
+    async fn a_published_event_stays_in_the_outbox_for_the_audit_recorder_to_clear() {
         let (bus, outbox) = (RecordingBus::default(), MemoryOutbox::default());
         let event = committed(&outbox).await;
 
         Delivery { bus: &bus, outbox: &outbox }.after_commit(event.clone()).await;
 
-        assert_eq!(bus.published(), vec![event]);
-        assert!(outbox.0.lock().unwrap().is_empty());
+        assert_eq!(bus.published(), vec![event.clone()]);
+        assert_eq!(outbox.0.lock().unwrap().clone(), vec![event]);
     }
 
     #[tokio::test]
@@ -167,7 +170,6 @@ mod tests {
         Delivery { bus: &bus, outbox: &outbox }.after_commit(event.clone()).await;
 
         assert_eq!(bus.published(), vec![event]);
-        assert!(outbox.0.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -98,6 +98,23 @@ impl Action {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == name)
     }
+
+    /// Whether a successful action changes stored data, so that its event is written to the
+    /// outbox with the change ([`super::Delivery::after_commit`]); sign-ins and reads publish
+    /// without one ([`super::Delivery::standalone`]).
+    pub fn changes_data(self) -> bool {
+        match self {
+            Self::RegisterUser
+            | Self::SetupPatient
+            | Self::SetupDoctor
+            | Self::CreateAppointment
+            | Self::CancelAppointment
+            | Self::ChangeUserRole
+            | Self::ChangeUserStatus
+            | Self::ChangePassword => true,
+            Self::LoginSuccess | Self::LoginFailure | Self::ReadHealthData => false,
+        }
+    }
 }
 
 /// The kind of thing an event is about.
@@ -188,6 +205,14 @@ pub struct EventDetail {
     pub h3_index: Option<Cell>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appointment: Option<AppointmentFacts>,
+}
+
+impl EventDetail {
+    /// Whether the event was written to the outbox with its change, and so has an outbox item
+    /// until the audit recorder has recorded it and clears it. A failed action changes nothing.
+    pub fn kept_with_change(&self) -> bool {
+        self.outcome == Outcome::Success && self.action.changes_data()
+    }
 }
 
 /// One event, ready to publish.
@@ -314,4 +339,27 @@ pub(crate) fn any_event() -> DomainEvent {
         EntityType::User,
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_of(action: Action) -> DomainEvent {
+        let trace = Trace::new(None, OffsetDateTime::now_utc());
+        DomainEvent::new(&crate::ids::RandomIds, &trace, None, action, EntityType::User, None)
+    }
+
+    #[test]
+    fn only_successful_changes_leave_an_outbox_item_for_the_audit_recorder() {
+        let kept: Vec<_> =
+            Action::ALL.into_iter().filter(|a| event_of(*a).detail.kept_with_change()).collect();
+
+        assert_eq!(kept.len(), Action::ALL.len() - 3, "{kept:?}");
+        for standalone in [Action::LoginSuccess, Action::LoginFailure, Action::ReadHealthData] {
+            assert!(!kept.contains(&standalone), "{standalone:?}");
+        }
+        // A failed password change is published without a stored change.
+        assert!(!event_of(Action::ChangePassword).failed().detail.kept_with_change());
+    }
 }

@@ -129,6 +129,41 @@ async fn a_burst_of_sixty_logins_leaves_exactly_sixty_records() {
 }
 
 #[tokio::test]
+async fn a_change_leaves_the_outbox_once_its_event_is_in_the_audit_trail() {
+    let app = TestApp::new();
+    let admin = app.admin_token().await;
+    let (_, doctor_id) = app.doctor(&admin, "Outbox", NEW_YORK.0, NEW_YORK.1).await;
+    let patient = app.patient_at(NEW_YORK.0, NEW_YORK.1).await;
+    let booked = app.book(&patient.token, doctor_id, &future_slot(5)).await;
+    assert_eq!(booked.status, 201, "{:?}", booked.body);
+
+    let query = format!("user_id={}", patient.id);
+    let changes = ["SETUP_PATIENT", "CREATE_APPOINTMENT"];
+    let found =
+        poll(&app, &admin, &query, |r| changes.iter().all(|a| count(r, a, None) == 1)).await;
+    let event_ids: Vec<u64> = found
+        .iter()
+        .filter(|r| changes.iter().any(|a| r["action"] == *a))
+        .map(|r| r["id"].as_u64().expect("an event id"))
+        .collect();
+    assert_eq!(event_ids.len(), 2, "{found:#?}");
+
+    // The recorder deletes each item right after writing its record.
+    let (store, _) = emulator_clients().await;
+    let started = Instant::now();
+    let left = loop {
+        let pending = store.pending(OffsetDateTime::now_utc(), 10_000).await.expect("the outbox");
+        let left: Vec<u64> =
+            pending.iter().map(|e| e.id()).filter(|id| event_ids.contains(id)).collect();
+        if left.is_empty() || started.elapsed() > PATIENCE {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(left.is_empty(), "still in the outbox after being audited: {left:?}");
+}
+
+#[tokio::test]
 async fn an_event_delivered_twice_leaves_one_record() {
     let app = TestApp::new();
     let admin = app.admin_token().await;
