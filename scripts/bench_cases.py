@@ -51,6 +51,9 @@ class World:
         dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).replace(
             hour=0, minute=0, second=0, microsecond=0, tzinfo=None))
     event_base: int = 0
+    # Deletes every outbox item (set by bench.py): what the audit recorder does for recorded
+    # events, which the benchmark's bus delivers to nobody.
+    clear_outbox: Callable | None = None
 
     @property
     def patient(self):
@@ -258,6 +261,7 @@ class Case:
     after: Callable | None = None  # (World, answer) -> None, after each successful invocation
     # logs each invocation's CPU time (`cpu_ms`); every clinic function does, the reference not
     logs_cost: bool = True
+    prepare: Callable | None = None  # (World) -> None, once before the function is measured
 
     @property
     def http(self):
@@ -289,7 +293,9 @@ CASES = (
     Case("change-password", change_password, "POST /users/me/password", WARM_HASHING,
          hashes=True, after=keep_token),
     Case("health", health, "GET /health"),
-    Case("redrive-outbox", redrive_outbox),
+    # Measured as it runs every minute in AWS: with the recorded events' items cleared by the
+    # audit recorder, so nothing is due.
+    Case("redrive-outbox", redrive_outbox, prepare=lambda world: world.clear_outbox()),
 )
 
 # The reference: it answers any event with `{}`.
