@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 use crate::error::ApiError;
-use crate::telemetry::Meter;
+use crate::telemetry::{Cost, Meter};
 
 /// The largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -163,8 +163,7 @@ where
             response
         };
         let status = response.status().as_u16();
-        let cost = meter.stop();
-        let (latency_ms, cpu_ms) = (cost.latency_ms, cost.cpu_ms);
+        let Cost { latency_ms, cpu_ms } = meter.stop();
         if status >= 500 {
             warn!(route, status, latency_ms, cpu_ms, "request failed");
         } else {

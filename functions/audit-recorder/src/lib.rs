@@ -7,7 +7,7 @@ use lambda_http::LambdaEvent;
 use lambda_http::lambda_runtime::Diagnostic;
 use shared::audit::{AuditStore, record_event};
 use shared::events::{
-    DomainEvent, Envelope, EventDetail, LOCAL_WARMUP_SOURCE, OutboxStore, SOURCE,
+    DomainEvent, Envelope, EventDetail, LOCAL_WARMUP_SOURCE, OutboxStore, SOURCE, clear_outbox_item,
 };
 
 /// Why an event was not recorded. Both make the invocation fail: a store failure is retried,
@@ -48,19 +48,11 @@ pub async fn handle(
     let fresh = record_event(store, &detail).await.map_err(RecordError::Store)?;
     let event_id = detail.event_id;
     if detail.kept_with_change() {
-        clear_outbox_item(store, DomainEvent { detail }).await;
+        // In the audit trail now: the outbox item has done its work.
+        clear_outbox_item(store, &DomainEvent { detail }).await;
     }
 
     Ok(serde_json::json!({ "event_id": event_id, "recorded": fresh }))
-}
-
-/// The event is in the audit trail: its outbox item has done its work. A failure here is not
-/// the invocation's: the item only makes the redrive publish the event once more, and the
-/// recorder then clears it.
-async fn clear_outbox_item(store: &impl OutboxStore, event: DomainEvent) {
-    if let Err(e) = store.clear(&event).await {
-        tracing::warn!(event_id = event.id(), error.cause_chain = ?e, "outbox item not cleared");
-    }
 }
 
 #[cfg(test)]

@@ -86,10 +86,16 @@ impl<B: EventBus, S: OutboxStore> Delivery<'_, B, S> {
     }
 
     async fn clear(&self, event: &DomainEvent) {
-        // A leftover item only means the redrive publishes the event a second time.
-        if let Err(e) = self.outbox.clear(event).await {
-            warn!(event_id = event.id(), error.cause_chain = ?e, "outbox item not cleared");
-        }
+        clear_outbox_item(self.outbox, event).await;
+    }
+}
+
+/// Forgets a published event's outbox item (the redrive after publishing it, the audit recorder
+/// after recording it). A failure is only logged: a leftover item means the redrive publishes
+/// the event once more, and consumers are idempotent.
+pub async fn clear_outbox_item(outbox: &impl OutboxStore, event: &DomainEvent) {
+    if let Err(e) = outbox.clear(event).await {
+        warn!(event_id = event.id(), error.cause_chain = ?e, "outbox item not cleared");
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use bus::{EventBridgeBus, EventBus, RecordingBus};
-pub use delivery::{Delivery, OutboxStore, RedriveReport};
+pub use delivery::{Delivery, OutboxStore, RedriveReport, clear_outbox_item};
 
 use crate::auth::AuthedUser;
 use crate::geo::Cell;
