@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -17,9 +17,10 @@ pub const MAX_UNFILTERED_MONTHS: i32 = 24;
 /// The range listed when `from` is not given.
 pub const DEFAULT_RANGE_DAYS: i64 = 366;
 
-/// One audit record, as `GET /audit-logs` shows it. The predecessor's fields (`id`, `user_id`,
-/// `action`, `entity_type`, `entity_id`, `timestamp`) keep their names and types.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// One audit record, as `GET /audit-logs` shows it (and as the store keeps it, under the item's
+/// keys). The predecessor's fields (`id`, `user_id`, `action`, `entity_type`, `entity_id`,
+/// `timestamp`) keep their names and types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditRecord {
     /// The event's id.
     pub id: u64,

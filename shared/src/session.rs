@@ -8,7 +8,7 @@ use lambda_http::Request;
 use crate::app::Deps;
 use crate::auth::{AuthError, AuthedUser, VerifiedToken};
 use crate::error::ApiError;
-use crate::users::{User, UserReader, UserStatus};
+use crate::users::{User, UserId, UserReader, UserStatus};
 
 /// A caller whose token matches their account, with the account as it was read.
 #[derive(Debug, Clone)]
@@ -52,11 +52,30 @@ impl<S: UserReader, B> Deps<S, B> {
             return Ok(None);
         };
         let account = self.store.user_by_id(token.id).await?;
-        let signed_in = check(token, account).inspect_err(|_| {
-            tracing::info!(user_id = %token.id, "token refused: its account changed");
-        })?;
-        Ok(Some(signed_in))
+        Ok(Some(checked(token, account)?))
     }
+}
+
+impl<S, B> Deps<S, B> {
+    /// As [`Self::signed_in`], with the account read by `read` together with what the handler
+    /// needs next, so that one call to the store serves both. Given the token's user id,
+    /// `read` answers the stored account and the rest.
+    pub async fn signed_in_with<T>(
+        &self,
+        request: &Request,
+        read: impl AsyncFnOnce(UserId) -> anyhow::Result<(Option<User>, T)>,
+    ) -> Result<(SignedIn, T), ApiError> {
+        let token = self.keys.bearer(request)?.ok_or(AuthError::Missing)?;
+        let (account, rest) = read(token.id).await?;
+        Ok((checked(token, account)?, rest))
+    }
+}
+
+/// [`check`], logging a refusal.
+fn checked(token: VerifiedToken, account: Option<User>) -> Result<SignedIn, AuthError> {
+    check(token, account).inspect_err(|_| {
+        tracing::info!(user_id = %token.id, "token refused: its account changed");
+    })
 }
 
 #[cfg(test)]

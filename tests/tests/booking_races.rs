@@ -5,7 +5,7 @@
 use e2e::{emulator_clients, future_slot, remote_point, trace, unique_tag};
 use futures::future::join_all;
 use shared::ApiError;
-use shared::appointments::book::{BookingRequest, book};
+use shared::appointments::book::{BookingReader, BookingRequest, book};
 use shared::appointments::cancel::cancel;
 use shared::appointments::{AppointmentId, AppointmentStore, AppointmentView, Party, When};
 use shared::auth::AuthedUser;
@@ -94,8 +94,9 @@ impl Emulator {
         datetime: &str,
     ) -> Result<AppointmentView, ApiError> {
         let request = BookingRequest { doctor_id: doctor.get(), datetime: datetime.to_owned() };
+        let (_, parties) = self.store.account_and_parties(caller.id, Some(doctor)).await?;
         let delivery = self.delivery();
-        book(&self.store, &RandomIds, &trace(), &delivery, caller, request, MINUTES).await
+        book(&self.store, &RandomIds, &trace(), &delivery, caller, parties, request, MINUTES).await
     }
 
     async fn cancel(
@@ -103,7 +104,8 @@ impl Emulator {
         caller: AuthedUser,
         id: AppointmentId,
     ) -> Result<AppointmentView, ApiError> {
-        cancel(&self.store, &RandomIds, &trace(), &self.delivery(), caller, id).await
+        let (_, found) = self.store.account_and_appointment(caller.id, Some(id)).await?;
+        cancel(&self.store, &RandomIds, &trace(), &self.delivery(), caller, found).await
     }
 }
 

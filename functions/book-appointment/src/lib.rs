@@ -4,15 +4,13 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::app::Deps;
-use shared::appointments::book::{BookingRequest, book};
+use shared::appointments::book::{BookingReader, BookingRequest, book};
 use shared::appointments::{AppointmentStore, AppointmentView};
 use shared::error::ErrorBody;
 use shared::events::{EventBus, OutboxStore};
 use shared::http::{json_response, parse_json, trace};
 use shared::ids::RandomIds;
-use shared::profiles::doctor::DoctorStore;
-use shared::profiles::patient::PatientStore;
-use shared::users::{Role, UserReader};
+use shared::users::{Role, UserId};
 
 #[utoipa::path(
     post,
@@ -34,15 +32,23 @@ use shared::users::{Role, UserReader};
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: AppointmentStore + PatientStore + DoctorStore + OutboxStore + UserReader,
+    S: AppointmentStore + BookingReader + OutboxStore,
     B: EventBus,
 {
-    let caller = deps.authenticate(&request).await?;
+    // The body is read first so that the doctor's profile can be read along with the caller's
+    // account; its errors are answered only after the caller's.
+    let body = parse_json::<BookingRequest>(&request);
+    let doctor = body.as_ref().ok().map(|b| UserId::new(b.doctor_id));
+    let (signed_in, parties) = deps
+        .signed_in_with(&request, async |id| deps.store.account_and_parties(id, doctor).await)
+        .await?;
+    let caller = signed_in.caller;
     caller.require(&[Role::Patient], "Only patients can book appointments.")?;
-    let body = parse_json::<BookingRequest>(&request)?;
+    let body = body?;
 
     let (trace, delivery, minutes) = (trace(&request), deps.delivery(), deps.appointment_minutes);
-    let booked = book(&deps.store, &RandomIds, &trace, &delivery, caller, body, minutes).await?;
+    let booked =
+        book(&deps.store, &RandomIds, &trace, &delivery, caller, parties, body, minutes).await?;
 
     Ok(json_response(StatusCode::CREATED, &booked))
 }

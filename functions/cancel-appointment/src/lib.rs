@@ -1,17 +1,16 @@
 //! `POST /appointments/{id}/cancel`: the patient or the doctor cancels; the slot is freed.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::app::Deps;
 use shared::appointments::cancel::cancel;
-use shared::appointments::read::parse_id;
+use shared::appointments::read::caller_and_appointment;
 use shared::appointments::{AppointmentStore, AppointmentView};
 use shared::error::ErrorBody;
 use shared::events::{EventBus, OutboxStore};
 use shared::http::{json_response, trace};
 use shared::ids::RandomIds;
-use shared::users::UserReader;
 
 #[utoipa::path(
     post,
@@ -32,14 +31,13 @@ use shared::users::UserReader;
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: AppointmentStore + OutboxStore + UserReader,
+    S: AppointmentStore + OutboxStore,
     B: EventBus,
 {
-    let caller = deps.authenticate(&request).await?;
-    let id = parse_id(request.path_parameters().first("id"))?;
+    let (caller, found) = caller_and_appointment(deps, &request).await?;
 
     let (trace, delivery) = (trace(&request), deps.delivery());
-    let cancelled = cancel(&deps.store, &RandomIds, &trace, &delivery, caller, id).await?;
+    let cancelled = cancel(&deps.store, &RandomIds, &trace, &delivery, caller, found).await?;
 
     Ok(json_response(StatusCode::OK, &cancelled))
 }

@@ -1,16 +1,15 @@
 //! `GET /appointments/{id}`: one appointment, for its patient or its doctor.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use shared::ApiError;
 use shared::app::Deps;
-use shared::appointments::read::{parse_id, read_appointment};
+use shared::appointments::read::{caller_and_appointment, read_appointment};
 use shared::appointments::{AppointmentStore, AppointmentView};
 use shared::error::ErrorBody;
 use shared::events::{EventBus, OutboxStore};
 use shared::http::{json_response, trace};
 use shared::ids::RandomIds;
-use shared::users::UserReader;
 
 #[utoipa::path(
     get,
@@ -29,15 +28,13 @@ use shared::users::UserReader;
 )]
 pub async fn handle<S, B>(deps: &Deps<S, B>, request: Request) -> Result<Response<Body>, ApiError>
 where
-    S: AppointmentStore + OutboxStore + UserReader,
+    S: AppointmentStore + OutboxStore,
     B: EventBus,
 {
-    let caller = deps.authenticate(&request).await?;
-    let id = parse_id(request.path_parameters().first("id"))?;
+    let (caller, found) = caller_and_appointment(deps, &request).await?;
 
     let (trace, delivery) = (trace(&request), deps.delivery());
-    let appointment =
-        read_appointment(&deps.store, &RandomIds, &trace, &delivery, caller, id).await?;
+    let appointment = read_appointment(&RandomIds, &trace, &delivery, caller, found).await?;
 
     Ok(json_response(StatusCode::OK, &AppointmentView::from(appointment)))
 }

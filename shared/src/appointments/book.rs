@@ -1,5 +1,6 @@
 //! `POST /appointments`: a patient books a doctor for one slot.
 
+use std::future::Future;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -16,9 +17,9 @@ use crate::events::{
     Action, AppointmentFacts, Delivery, DomainEvent, EntityType, EventBus, OutboxStore, Trace,
 };
 use crate::ids::IdGen;
-use crate::profiles::doctor::DoctorStore;
-use crate::profiles::patient::PatientStore;
-use crate::users::{Role, UserId};
+use crate::profiles::doctor::DoctorProfile;
+use crate::profiles::patient::PatientProfile;
+use crate::users::{Role, User, UserId};
 
 /// How far ahead a booking may be made.
 pub const MAX_DAYS_AHEAD: i64 = 366;
@@ -82,8 +83,28 @@ fn parse_datetime(raw: &str) -> Option<OffsetDateTime> {
         .or_else(|| PrimitiveDateTime::parse(raw, &Iso8601::DEFAULT).ok().map(|t| t.assume_utc()))
 }
 
-/// Books the caller with a doctor. The patient's profile gives the cell; the doctor must have a
-/// profile. DynamoDB refuses a second appointment in the same slot for either of them.
+/// What a booking reads before it writes: the caller's patient profile (for its cell) and the
+/// doctor's profile.
+#[derive(Debug, Default)]
+pub struct Parties {
+    pub patient: Option<PatientProfile>,
+    pub doctor: Option<DoctorProfile>,
+}
+
+/// Reads what a booking needs, the caller's account included.
+pub trait BookingReader: Send + Sync {
+    /// The caller's account and patient profile, and the profile of `doctor` when the request
+    /// names one, read consistently (in DynamoDB, in one batch).
+    fn account_and_parties(
+        &self,
+        caller: UserId,
+        doctor: Option<UserId>,
+    ) -> impl Future<Output = anyhow::Result<(Option<User>, Parties)>> + Send;
+}
+
+/// Books the caller with a doctor, with the `parties` read for the request (see
+/// [`BookingReader`]). The patient's profile gives the cell; the doctor must have a profile.
+/// DynamoDB refuses a second appointment in the same slot for either of them.
 #[allow(clippy::too_many_arguments, reason = "each is a distinct input of the booking")]
 pub async fn book<S, B>(
     store: &S,
@@ -91,25 +112,25 @@ pub async fn book<S, B>(
     trace: &Trace,
     delivery: &Delivery<'_, B, S>,
     caller: AuthedUser,
+    parties: Parties,
     request: BookingRequest,
     duration_minutes: u32,
 ) -> Result<AppointmentView, ApiError>
 where
-    S: AppointmentStore + PatientStore + DoctorStore + OutboxStore,
+    S: AppointmentStore + OutboxStore,
     B: EventBus,
 {
     caller.require(&[Role::Patient], "Only patients can book appointments.")?;
     let start = SlotStart::parse(&request.datetime, duration_minutes, trace.now)?;
     let doctor_id = UserId::new(request.doctor_id);
 
-    let (patient, doctor) = tokio::try_join!(store.patient(caller.id), store.doctor(doctor_id))?;
-    let patient = patient.ok_or_else(|| {
+    let patient = parties.patient.filter(|p| p.user_id == caller.id).ok_or_else(|| {
         ApiError::invalid_field(
             "profile",
             "set up your patient profile (POST /setup-patient) before booking",
         )
     })?;
-    let doctor = doctor.ok_or_else(doctor_not_found)?;
+    let doctor = parties.doctor.filter(|d| d.user_id == doctor_id).ok_or_else(doctor_not_found)?;
 
     let mut appointment = Appointment {
         id: AppointmentId::new(ids.next_id()),

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::book::appointment_event;
-use super::read::appointment_for;
-use super::{AppointmentId, AppointmentStore, AppointmentView, CancelConflict, Status};
+use super::read::visible_to;
+use super::{Appointment, AppointmentStore, AppointmentView, CancelConflict, Status};
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
 use crate::events::{Action, Delivery, EventBus, OutboxStore, Trace};
@@ -12,21 +12,23 @@ use crate::ids::IdGen;
 
 const WRITE_ATTEMPTS: u32 = 4;
 
-/// Cancels a scheduled appointment; both slot items are deleted in the same transaction, so the
-/// slot can be booked again.
+/// Cancels the scheduled appointment `found` for the request (see
+/// [`AppointmentStore::account_and_appointment`]); both slot items are deleted in the same
+/// transaction, so the slot can be booked again.
 pub async fn cancel<S, B>(
     store: &S,
     ids: &impl IdGen,
     trace: &Trace,
     delivery: &Delivery<'_, B, S>,
     caller: AuthedUser,
-    id: AppointmentId,
+    found: Option<Appointment>,
 ) -> Result<AppointmentView, ApiError>
 where
     S: AppointmentStore + OutboxStore,
     B: EventBus,
 {
-    let mut appointment = appointment_for(store, caller, id).await?;
+    let mut appointment = visible_to(caller, found)?;
+    let id = appointment.id;
     if appointment.status != Status::Scheduled {
         return Err(already_cancelled());
     }

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use crate::events::DomainEvent;
 use crate::geo::Cell;
 use crate::pagination::{Page, Position};
-use crate::users::UserId;
+use crate::users::{User, UserId};
 
 /// An appointment's id: a positive integer below 2^53, like user ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,10 +170,13 @@ pub trait AppointmentStore: Send + Sync {
         event: &DomainEvent,
     ) -> impl Future<Output = Result<(), BookingConflict>> + Send;
 
-    fn appointment(
+    /// The caller's account and, when the request names one, the appointment `id`, read
+    /// consistently (in DynamoDB, the account and the appointment's id pointer in one batch).
+    fn account_and_appointment(
         &self,
-        id: AppointmentId,
-    ) -> impl Future<Output = anyhow::Result<Option<Appointment>>> + Send;
+        caller: UserId,
+        id: Option<AppointmentId>,
+    ) -> impl Future<Output = anyhow::Result<(Option<User>, Option<Appointment>)>> + Send;
 
     /// Marks it cancelled and frees both slots in one transaction, if it is still scheduled.
     fn cancel(

@@ -1,6 +1,9 @@
 //! `GET /appointments/my` and `GET /appointments/{id}`.
 
+use lambda_http::{Request, RequestExt};
+
 use super::{Appointment, AppointmentId, AppointmentStore, Party, When};
+use crate::app::Deps;
 use crate::auth::AuthedUser;
 use crate::error::ApiError;
 use crate::events::{Delivery, EntityType, EventBus, OutboxStore, Trace, health_data_read};
@@ -42,22 +45,22 @@ where
     Ok(page)
 }
 
-/// One appointment for its patient or doctor; the doctor's read is published.
+/// The appointment `found` for the request (see [`AppointmentStore::account_and_appointment`]),
+/// for its patient or doctor; the doctor's read is published.
 pub async fn read_appointment<S, B>(
-    store: &S,
     ids: &impl IdGen,
     trace: &Trace,
     delivery: &Delivery<'_, B, S>,
     caller: AuthedUser,
-    id: AppointmentId,
+    found: Option<Appointment>,
 ) -> Result<Appointment, ApiError>
 where
-    S: AppointmentStore + OutboxStore,
+    S: OutboxStore,
     B: EventBus,
 {
-    let appointment = appointment_for(store, caller, id).await?;
+    let appointment = visible_to(caller, found)?;
     if caller.role == Role::Doctor {
-        let entity = Some(id.to_string());
+        let entity = Some(appointment.id.to_string());
         delivery
             .standalone(health_data_read(ids, trace, caller, EntityType::Appointment, entity))
             .await;
@@ -65,16 +68,30 @@ where
     Ok(appointment)
 }
 
-/// One appointment, for its patient or its doctor only.
-pub async fn appointment_for(
-    store: &impl AppointmentStore,
-    caller: AuthedUser,
-    id: AppointmentId,
-) -> Result<Appointment, ApiError> {
-    let appointment = store
-        .appointment(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("No appointment has that id.".into()))?;
+/// The caller and the appointment that the request's `{id}` names, read together (see
+/// [`AppointmentStore::account_and_appointment`]). A bad token is answered before a bad id.
+pub async fn caller_and_appointment<S, B>(
+    deps: &Deps<S, B>,
+    request: &Request,
+) -> Result<(AuthedUser, Option<Appointment>), ApiError>
+where
+    S: AppointmentStore,
+{
+    let id = parse_id(request.path_parameters().first("id"));
+    let wanted = id.as_ref().ok().copied();
+    let (signed_in, found) = deps
+        .signed_in_with(request, async |caller| {
+            deps.store.account_and_appointment(caller, wanted).await
+        })
+        .await?;
+    id?;
+    Ok((signed_in.caller, found))
+}
+
+/// The appointment `found` for the request, for its patient or its doctor only.
+pub fn visible_to(caller: AuthedUser, found: Option<Appointment>) -> Result<Appointment, ApiError> {
+    let appointment =
+        found.ok_or_else(|| ApiError::NotFound("No appointment has that id.".into()))?;
     if caller.id != appointment.patient_id && caller.id != appointment.doctor_id {
         return Err(ApiError::Forbidden(
             "Only the appointment's patient or doctor may see or change it.".into(),

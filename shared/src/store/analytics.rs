@@ -1,16 +1,15 @@
 //! Statistics items: per cell an all-time `TOTAL` item (also ranked in `gsi1` per resolution)
 //! and one item per appointment day; per counted event a marker, so an event counts once.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::keys::{STATS_TOTAL_SK, busiest_pk, busiest_sk, stats_day_sk, stats_event_pk, stats_pk};
-use super::{DynamoStore, Item, cancellation_reasons, key};
+use super::{DynamoStore, Key, cancellation_reasons, key};
 use crate::analytics::{Counts, DayCounts, RESOLUTIONS, StatsChange, StatsStore};
 use crate::error::Contended;
 use crate::geo::Cell;
@@ -20,8 +19,6 @@ const APPLY_ATTEMPTS: u32 = 40;
 /// How long a counted-event marker is kept (DynamoDB's TTL removes it): longer than any
 /// redelivery can come.
 const MARKER_DAYS: i64 = 30;
-/// Keys per BatchGetItem.
-const BATCH_KEYS: usize = 100;
 
 #[derive(Serialize, Deserialize)]
 struct TotalItem {
@@ -47,45 +44,12 @@ struct DayItem {
     cancelled: i64,
 }
 
-impl DynamoStore {
-    /// Every item of `keys` that exists, by its `pk`, reading unprocessed keys again.
-    async fn batch_get(
-        &self,
-        keys: Vec<Item>,
-        consistent: bool,
-    ) -> anyhow::Result<HashMap<String, Item>> {
-        let mut found = HashMap::new();
-        for chunk in keys.chunks(BATCH_KEYS) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(consistent)
-                    .build()?,
-            );
-            while let Some(request) = pending.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .context("Failed to read statistics")?;
-                for item in
-                    output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default()
-                {
-                    if let Some(AttributeValue::S(pk)) = item.get("pk") {
-                        found.insert(pk.clone(), item);
-                    }
-                }
-                pending = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
-                if pending.is_some() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        }
-        Ok(found)
-    }
+/// The key of a cell's totals.
+fn total_key(cell: Cell) -> Key {
+    (stats_pk(cell), STATS_TOTAL_SK.to_owned())
+}
 
+impl DynamoStore {
     /// One attempt at a change: `Ok(Some(counted))`, or `Ok(None)` when a racing change won.
     async fn try_apply(&self, change: &StatsChange) -> anyhow::Result<Option<bool>> {
         let cells: Vec<Cell> = RESOLUTIONS
@@ -93,8 +57,8 @@ impl DynamoStore {
                 change.cell.parent(h3o::Resolution::try_from(r).unwrap_or(h3o::Resolution::Zero))
             })
             .collect();
-        let keys = cells.iter().map(|c| key(stats_pk(*c), STATS_TOTAL_SK)).collect();
-        let current = self.batch_get(keys, true).await?;
+        let keys: Vec<_> = cells.iter().map(|c| total_key(*c)).collect();
+        let current = self.get_many(&keys, true).await?;
 
         let expires_at =
             (time::OffsetDateTime::now_utc() + time::Duration::days(MARKER_DAYS)).unix_timestamp();
@@ -108,7 +72,7 @@ impl DynamoStore {
         let mut items = vec![TransactWriteItem::builder().put(marker).build()];
         for cell in &cells {
             let old: Option<TotalItem> = current
-                .get(&stats_pk(*cell))
+                .get(&total_key(*cell))
                 .map(|i| serde_dynamo::from_item(i.clone()))
                 .transpose()?;
             items.push(self.put_total(*cell, old, change)?);
@@ -199,11 +163,11 @@ impl StatsStore for DynamoStore {
         let mut unique = cells.to_vec();
         unique.sort();
         unique.dedup();
-        let keys = unique.iter().map(|c| key(stats_pk(*c), STATS_TOTAL_SK)).collect();
-        let found = self.batch_get(keys, false).await?;
+        let keys: Vec<_> = unique.iter().map(|c| total_key(*c)).collect();
+        let found = self.get_many(&keys, false).await?;
         cells
             .iter()
-            .map(|cell| match found.get(&stats_pk(*cell)) {
+            .map(|cell| match found.get(&total_key(*cell)) {
                 None => Ok(Counts::default()),
                 Some(item) => {
                     let item: TotalItem = serde_dynamo::from_item(item.clone())?;

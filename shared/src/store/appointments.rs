@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::keys::{
-    APPOINTMENT_POINTER_SK, DOCTOR_SK, SLOT_SK, appointment_pointer_pk, appointment_sk, cell_pk,
-    doctor_appointments_pk, doctor_slot_pk, key_time, party_sk, patient_appointments_pk,
+    APPOINTMENT_POINTER_SK, DOCTOR_SK, SLOT_SK, USER_SK, appointment_pointer_pk, appointment_sk,
+    cell_pk, doctor_appointments_pk, doctor_slot_pk, key_time, party_sk, patient_appointments_pk,
     patient_slot_pk, user_pk,
 };
+use super::users::user_from_item;
 use super::{DynamoStore, cancellation_reasons, is_contention, key, position_from_key, start_key};
 use crate::appointments::{
     Appointment, AppointmentId, AppointmentStore, BookingConflict, CancelConflict, Party, Status,
@@ -18,7 +19,7 @@ use crate::appointments::{
 use crate::events::DomainEvent;
 use crate::geo::Cell;
 use crate::pagination::{Page, Position};
-use crate::users::UserId;
+use crate::users::{User, UserId};
 
 /// Position of each item in the booking transaction, to read cancellation reasons by.
 const DOCTOR_PROFILE: usize = 0;
@@ -164,17 +165,29 @@ impl AppointmentStore for DynamoStore {
         Err(anyhow::Error::new(error).context("Failed to book an appointment").into())
     }
 
-    async fn appointment(&self, id: AppointmentId) -> anyhow::Result<Option<Appointment>> {
-        let Some(pointer) = self.get(appointment_pointer_pk(id), APPOINTMENT_POINTER_SK).await?
-        else {
-            return Ok(None);
+    /// The account and the id's pointer in one consistent `BatchGetItem`, then the appointment
+    /// the pointer names.
+    async fn account_and_appointment(
+        &self,
+        caller: UserId,
+        id: Option<AppointmentId>,
+    ) -> anyhow::Result<(Option<User>, Option<Appointment>)> {
+        let account = (user_pk(caller), USER_SK.to_owned());
+        let pointer = id.map(|id| (appointment_pointer_pk(id), APPOINTMENT_POINTER_SK.to_owned()));
+        let keys = [Some(account.clone()), pointer.clone()];
+        let mut found =
+            self.get_many(&keys.into_iter().flatten().collect::<Vec<_>>(), true).await?;
+
+        let account = found.remove(&account).map(user_from_item).transpose()?;
+        let Some(pointer) = pointer.and_then(|key| found.remove(&key)) else {
+            return Ok((account, None));
         };
         let pointer: PointerItem = serde_dynamo::from_item(pointer).context("Bad pointer")?;
         let Some(item) = self.get(pointer.appointment_pk, &pointer.appointment_sk).await? else {
-            return Ok(None);
+            return Ok((account, None));
         };
         let item: AppointmentItem = serde_dynamo::from_item(item).context("Bad appointment")?;
-        Ok(Some(item.into()))
+        Ok((account, Some(item.into())))
     }
 
     async fn cancel(

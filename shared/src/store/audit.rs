@@ -3,25 +3,23 @@
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use serde::Serialize;
 
 use super::keys::{
     audit_action_pk, audit_month_pk, audit_sk, audit_user_pk, month_of, precise_key_time,
 };
 use super::{DynamoStore, Item, position_from_key, start_key};
 use crate::audit::{AuditQuery, AuditRecord, AuditStore};
-use crate::events::{Action, EntityType, Outcome};
 use crate::pagination::{Page, Position};
-use crate::users::{Role, UserId};
 
 /// How many Queries one page may take when filters leave pages short.
 const MAX_QUERIES_PER_PAGE: usize = 24;
 /// The cursor field that says which month a month-by-month listing is in.
 const MONTH: &str = "month";
 
-#[derive(Serialize, Deserialize)]
-struct AuditItem {
+/// An audit item: the record as `GET /audit-logs` shows it, under its keys.
+#[derive(Serialize)]
+struct AuditItem<'a> {
     pk: String,
     sk: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,56 +28,43 @@ struct AuditItem {
     gsi1sk: Option<String>,
     gsi2pk: String,
     gsi2sk: String,
-    id: u64,
-    user_id: Option<u64>,
-    role: Option<Role>,
-    action: Action,
-    entity_type: EntityType,
-    entity_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    timestamp: OffsetDateTime,
-    request_id: Option<String>,
-    outcome: Outcome,
+    #[serde(flatten)]
+    record: &'a AuditRecord,
 }
 
-impl From<&AuditRecord> for AuditItem {
-    fn from(r: &AuditRecord) -> Self {
-        let sk = audit_sk(r.timestamp, r.id);
+impl<'a> From<&'a AuditRecord> for AuditItem<'a> {
+    fn from(record: &'a AuditRecord) -> Self {
+        let sk = audit_sk(record.timestamp, record.id);
         Self {
-            pk: audit_month_pk(&month_of(r.timestamp)),
-            gsi1pk: r.user_id.map(audit_user_pk),
-            gsi1sk: r.user_id.map(|_| sk.clone()),
-            gsi2pk: audit_action_pk(r.action.as_str()),
+            pk: audit_month_pk(&month_of(record.timestamp)),
+            gsi1pk: record.user_id.map(audit_user_pk),
+            gsi1sk: record.user_id.map(|_| sk.clone()),
+            gsi2pk: audit_action_pk(record.action.as_str()),
             gsi2sk: sk.clone(),
             sk,
-            id: r.id,
-            user_id: r.user_id.map(UserId::get),
-            role: r.role,
-            action: r.action,
-            entity_type: r.entity_type,
-            entity_id: r.entity_id.clone(),
-            timestamp: r.timestamp,
-            request_id: r.request_id.clone(),
-            outcome: r.outcome,
+            record,
         }
     }
 }
 
-impl From<AuditItem> for AuditRecord {
-    fn from(i: AuditItem) -> Self {
-        Self {
-            id: i.id,
-            user_id: i.user_id.map(UserId::new),
-            role: i.role,
-            action: i.action,
-            entity_type: i.entity_type,
-            entity_id: i.entity_id,
-            timestamp: i.timestamp,
-            request_id: i.request_id,
-            outcome: i.outcome,
-        }
-    }
-}
+/// The attributes of a record, which a listing's Query projects: the six key attributes of
+/// each item are neither sent nor parsed. As expression attribute names (`#id` for `id`, and
+/// so on), since some of them are DynamoDB reserved words.
+const RECORD_FIELDS: [&str; 9] = [
+    "id",
+    "user_id",
+    "role",
+    "action",
+    "entity_type",
+    "entity_id",
+    "timestamp",
+    "request_id",
+    "outcome",
+];
+const RECORD_PROJECTION: &str = concat!(
+    "#id, #user_id, #role, #action, #entity_type, #entity_id, ",
+    "#timestamp, #request_id, #outcome"
+);
 
 /// Where one Query reads: an index (or the table) and a partition.
 struct Source {
@@ -116,21 +101,23 @@ impl DynamoStore {
             )
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start);
+            .set_exclusive_start_key(start)
+            .projection_expression(RECORD_PROJECTION);
+        for field in RECORD_FIELDS {
+            request = request.expression_attribute_names(format!("#{field}"), field);
+        }
         if let (Some(action), None) = (query.action, source.index.filter(|i| *i == "gsi2")) {
+            // `#action` and `#entity_type` are among the projection's names.
             filters.push("#action = :action");
-            request = request
-                .expression_attribute_names("#action", "action")
-                .expression_attribute_values(":action", AttributeValue::S(action.as_str().into()));
+            let action = AttributeValue::S(action.as_str().into());
+            request = request.expression_attribute_values(":action", action);
         }
         if let Some(entity_type) = query.entity_type {
             filters.push("#entity_type = :entity_type");
-            request = request
-                .expression_attribute_names("#entity_type", "entity_type")
-                .expression_attribute_values(
-                    ":entity_type",
-                    AttributeValue::S(entity_type.as_str().into()),
-                );
+            request = request.expression_attribute_values(
+                ":entity_type",
+                AttributeValue::S(entity_type.as_str().into()),
+            );
         }
         if !filters.is_empty() {
             request = request.filter_expression(filters.join(" AND "));
@@ -140,7 +127,7 @@ impl DynamoStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|item| Ok(serde_dynamo::from_item::<_, AuditItem>(item)?.into()))
+            .map(|item| Ok(serde_dynamo::from_item(item)?))
             .collect::<anyhow::Result<Vec<AuditRecord>>>()?;
         Ok((records, output.last_evaluated_key))
     }
@@ -273,6 +260,8 @@ impl AuditStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{Action, EntityType, Outcome};
+    use crate::users::{Role, UserId};
 
     #[test]
     fn months_count_back_across_years() {
@@ -300,6 +289,21 @@ mod tests {
         assert_eq!(item.sk, "2026-12-04T16:00:01.000000000Z#0000000000000042");
         assert_eq!(item.gsi1pk.as_deref(), Some("AUDIT_USER#7"));
         assert_eq!(item.gsi2pk, "AUDIT_ACTION#READ_HEALTH_DATA");
-        assert_eq!(AuditRecord::from(item), record);
+        let mut stored: Item = serde_dynamo::to_item(item).unwrap();
+        let keys = ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"];
+        let mut names: Vec<&str> = stored.keys().map(String::as_str).collect();
+        names.retain(|name| !keys.contains(name));
+        names.sort_unstable();
+        let mut fields = RECORD_FIELDS.to_vec();
+        fields.sort_unstable();
+        assert_eq!(names, fields, "a listing projects every attribute but the keys");
+        stored.retain(|name, _| RECORD_FIELDS.contains(&name.as_str()));
+        assert_eq!(serde_dynamo::from_item::<_, AuditRecord>(stored).unwrap(), record);
+    }
+
+    #[test]
+    fn a_listing_projects_every_field_of_a_row_by_name() {
+        let names: Vec<String> = RECORD_FIELDS.iter().map(|f| format!("#{f}")).collect();
+        assert_eq!(RECORD_PROJECTION, names.join(", "));
     }
 }

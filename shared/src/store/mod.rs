@@ -17,11 +17,16 @@ use anyhow::Context;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::pagination::Position;
+
+/// How many times a batch read asks for the keys DynamoDB leaves unprocessed, in all.
+const BATCH_ATTEMPTS: u32 = 4;
+/// The most keys one `BatchGetItem` takes.
+const BATCH_KEYS: usize = 100;
 
 /// A DynamoDB item.
 type Item = HashMap<String, AttributeValue>;
@@ -69,7 +74,51 @@ impl DynamoStore {
             .context("Failed to read an item")?;
         Ok(output.item)
     }
+
+    /// Items by key (`pk`, `sk`, no key twice), read with `BatchGetItem`s of up to 100 keys;
+    /// keys that DynamoDB leaves unprocessed under load are asked for again. The answer holds
+    /// each item found under its key; missing items are absent.
+    async fn get_many(&self, keys: &[Key], consistent: bool) -> anyhow::Result<HashMap<Key, Item>> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_KEYS) {
+            let mut pending: Vec<Item> = chunk.iter().map(|(pk, sk)| key(pk.clone(), sk)).collect();
+            for attempt in 1.. {
+                let reads = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(consistent)
+                    .build()
+                    .context("a batch read without keys")?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, reads)
+                    .send()
+                    .await
+                    .context("Failed to read items")?;
+                let items = output.responses.and_then(|mut r| r.remove(&self.table));
+                for item in items.unwrap_or_default() {
+                    let key =
+                        key_of(&item).context("a batch read answered an item without a key")?;
+                    found.insert(key, item);
+                }
+                let unprocessed = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+                match unprocessed.map(|u| u.keys).filter(|keys| !keys.is_empty()) {
+                    None => break,
+                    Some(_) if attempt == BATCH_ATTEMPTS => {
+                        return Err(anyhow::Error::new(crate::error::Contended)
+                            .context("DynamoDB kept leaving keys of a batch read unprocessed"));
+                    }
+                    Some(keys) => pending = keys,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+            }
+        }
+        Ok(found)
+    }
 }
+
+/// The primary key of an item as values: `pk`, `sk`.
+type Key = (String, String);
 
 /// The primary key of an item.
 fn key(pk: String, sk: &str) -> Item {
@@ -77,6 +126,12 @@ fn key(pk: String, sk: &str) -> Item {
         ("pk".to_owned(), AttributeValue::S(pk)),
         ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
     ])
+}
+
+/// The `pk` and `sk` of an item.
+fn key_of(item: &Item) -> Option<Key> {
+    let value = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some((value("pk")?, value("sk")?))
 }
 
 /// A query's `LastEvaluatedKey` as a cursor position (every key attribute is a string).

@@ -7,17 +7,19 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::keys::{
-    ALL_DOCTORS_PK, DOCTOR_SK, PATIENT_SK, doctor_locator_sk, doctor_name_sk,
+    ALL_DOCTORS_PK, DOCTOR_SK, PATIENT_SK, USER_SK, doctor_locator_sk, doctor_name_sk,
     doctors_by_specialization_pk, doctors_near_pk, user_pk,
 };
+use super::users::user_from_item;
 use super::{DynamoStore, position_from_key, start_key};
+use crate::appointments::book::{BookingReader, Parties};
 use crate::error::Contended;
 use crate::events::DomainEvent;
 use crate::geo::{Cell, NEARBY_PARTITION};
 use crate::pagination::{Page, Position};
 use crate::profiles::doctor::{DoctorProfile, DoctorStore};
 use crate::profiles::patient::{PatientProfile, PatientStore};
-use crate::users::UserId;
+use crate::users::{User, UserId};
 
 /// How often a doctor's profile update is tried when other updates of it race it.
 const PROFILE_ATTEMPTS: u32 = 8;
@@ -105,6 +107,51 @@ fn doctor_from(
     DoctorProfile { user_id: UserId::new(user_id), username, specialization, cell, updated_at }
 }
 
+impl From<PatientItem> for PatientProfile {
+    fn from(i: PatientItem) -> Self {
+        Self {
+            user_id: UserId::new(i.user_id),
+            username: i.username,
+            cell: i.cell,
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+impl From<DoctorItem> for DoctorProfile {
+    fn from(i: DoctorItem) -> Self {
+        doctor_from(i.user_id, i.username, i.specialization, i.cell, i.updated_at)
+    }
+}
+
+impl BookingReader for DynamoStore {
+    /// One consistent `BatchGetItem` of the three keys, instead of three `GetItem`s.
+    async fn account_and_parties(
+        &self,
+        caller: UserId,
+        doctor: Option<UserId>,
+    ) -> anyhow::Result<(Option<User>, Parties)> {
+        let account = (user_pk(caller), USER_SK.to_owned());
+        let patient = (user_pk(caller), PATIENT_SK.to_owned());
+        let doctor = doctor.map(|id| (user_pk(id), DOCTOR_SK.to_owned()));
+        let keys = [Some(account.clone()), Some(patient.clone()), doctor.clone()];
+        let mut found =
+            self.get_many(&keys.into_iter().flatten().collect::<Vec<_>>(), true).await?;
+
+        let account = found.remove(&account).map(user_from_item).transpose()?;
+        let patient = found.remove(&patient).map(|item| {
+            let item: PatientItem = serde_dynamo::from_item(item).context("Bad patient item")?;
+            anyhow::Ok(PatientProfile::from(item))
+        });
+        let doctor = doctor.and_then(|key| found.remove(&key)).map(|item| {
+            let item: DoctorItem = serde_dynamo::from_item(item).context("Bad doctor item")?;
+            anyhow::Ok(DoctorProfile::from(item))
+        });
+        let parties = Parties { patient: patient.transpose()?, doctor: doctor.transpose()? };
+        Ok((account, parties))
+    }
+}
+
 impl PatientStore for DynamoStore {
     async fn put_patient(
         &self,
@@ -145,12 +192,7 @@ impl PatientStore for DynamoStore {
             return Ok(None);
         };
         let item: PatientItem = serde_dynamo::from_item(item).context("Bad patient item")?;
-        Ok(Some(PatientProfile {
-            user_id: UserId::new(item.user_id),
-            username: item.username,
-            cell: item.cell,
-            updated_at: item.updated_at,
-        }))
+        Ok(Some(item.into()))
     }
 }
 
@@ -176,8 +218,8 @@ impl DoctorStore for DynamoStore {
         let Some(item) = self.get(user_pk(id), DOCTOR_SK).await? else {
             return Ok(None);
         };
-        let i: DoctorItem = serde_dynamo::from_item(item).context("Bad doctor item")?;
-        Ok(Some(doctor_from(i.user_id, i.username, i.specialization, i.cell, i.updated_at)))
+        let item: DoctorItem = serde_dynamo::from_item(item).context("Bad doctor item")?;
+        Ok(Some(item.into()))
     }
 
     async fn doctors(
@@ -299,5 +341,90 @@ impl DynamoStore {
                 serde_dynamo::from_item(item).context("Bad locator item")
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use time::macros::datetime;
+
+    use crate::error::ApiError;
+    use crate::store::key;
+
+    const PATIENT: UserId = UserId::new(3);
+    const DOCTOR: UserId = UserId::new(2);
+
+    fn patient_item() -> super::super::Item {
+        let item = PatientItem {
+            pk: user_pk(PATIENT),
+            sk: PATIENT_SK.into(),
+            user_id: PATIENT.get(),
+            username: "alice".into(),
+            cell: "872a1072cffffff".parse().expect("cell"),
+            updated_at: datetime!(2030-01-01 00:00 UTC),
+        };
+        serde_dynamo::to_item(item).expect("an item")
+    }
+
+    /// An answer that found nothing and left the patient's profile unprocessed.
+    fn patient_left_unprocessed() -> BatchGetItemOutput {
+        let keys = KeysAndAttributes::builder()
+            .keys(key(user_pk(PATIENT), PATIENT_SK))
+            .consistent_read(true)
+            .build()
+            .expect("keys");
+        BatchGetItemOutput::builder()
+            .responses("clinic", Vec::new())
+            .unprocessed_keys("clinic", keys)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_batch_read_asks_again_for_the_keys_left_unprocessed() {
+        let first = mock!(Client::batch_get_item)
+            .match_requests(|r| r.request_items().is_some_and(|i| i["clinic"].keys().len() == 3))
+            .then_output(patient_left_unprocessed);
+        let again = mock!(Client::batch_get_item)
+            .match_requests(|r| {
+                let keys = r.request_items().map(|i| i["clinic"].keys().to_vec());
+                keys == Some(vec![key(user_pk(PATIENT), PATIENT_SK)])
+            })
+            .then_output(|| {
+                BatchGetItemOutput::builder().responses("clinic", vec![patient_item()]).build()
+            });
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&first, &again]);
+        let store = DynamoStore::new(client, "clinic");
+
+        let (account, parties) =
+            store.account_and_parties(PATIENT, Some(DOCTOR)).await.expect("read");
+
+        assert!(account.is_none());
+        assert_eq!(
+            parties.patient.map(|p| (p.user_id, p.username)),
+            Some((PATIENT, "alice".into()))
+        );
+        assert!(parties.doctor.is_none());
+        assert_eq!((first.num_calls(), again.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn keys_left_unprocessed_at_every_attempt_answer_busy() {
+        let rule = mock!(Client::batch_get_item)
+            .sequence()
+            .output(patient_left_unprocessed)
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule]);
+        let store = DynamoStore::new(client, "clinic");
+
+        let error = store.account_and_parties(PATIENT, None).await.expect_err("unprocessed");
+
+        assert!(matches!(ApiError::from(error), ApiError::Busy));
+        assert_eq!(rule.num_calls(), super::super::BATCH_ATTEMPTS as usize);
     }
 }

@@ -14,7 +14,9 @@ use super::keys::{
     ADMIN_TALLY_PK, ADMIN_TALLY_SK, ALL_USERS_PK, EMAIL_SK, USER_SK, USERNAME_SK, email_pk,
     user_list_prefix, user_list_sk, user_pk, username_pk, users_by_role_pk,
 };
-use super::{DynamoStore, cancellation_reasons, is_contention, key, position_from_key, start_key};
+use super::{
+    DynamoStore, Item, cancellation_reasons, is_contention, key, position_from_key, start_key,
+};
 use crate::events::DomainEvent;
 use crate::pagination::{Page, Position};
 use crate::users::{
@@ -105,6 +107,12 @@ impl From<UserItem> for User {
             token_version: item.token_version,
         }
     }
+}
+
+/// The user in a user item.
+pub(super) fn user_from_item(item: Item) -> anyhow::Result<User> {
+    let item: UserItem = serde_dynamo::from_item(item).context("Failed to read a user item")?;
+    Ok(item.into())
 }
 
 /// A condition that the item's `token_version` is `version`, the placeholder `placeholder`
@@ -367,8 +375,7 @@ impl UserReader for DynamoStore {
         let Some(item) = self.get(user_pk(id), USER_SK).await? else {
             return Ok(None);
         };
-        let item: UserItem = serde_dynamo::from_item(item).context("Failed to read a user item")?;
-        Ok(Some(item.into()))
+        Ok(Some(user_from_item(item)?))
     }
 
     async fn user_by_email(&self, email: &str) -> anyhow::Result<Option<User>> {

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use e2e::{Account, PASSWORD, TestApp, next_link, query_param};
+use e2e::{Account, PASSWORD, TestApp, future_slot, next_link, query_param};
 use serde_json::{Value, json};
 
 /// The ids of every account a listing shows, all pages followed.
@@ -123,6 +123,19 @@ async fn a_token_stops_working_as_soon_as_its_account_is_disabled() {
     assert_eq!(refused.status, 401, "{:?}", refused.body);
     assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
     assert_eq!(app.get("/appointments/my", Some(&patient.token)).await.status, 401);
+    // The endpoints that read the account in one batch with what they need next refuse it
+    // too, and before they judge the body or the id.
+    let booking = json!({"doctor_id": 1, "datetime": future_slot(3)});
+    for body in [booking, json!({"doctor_id": "one"})] {
+        let reply = app.post_json("/appointments", &body, Some(&patient.token)).await;
+        assert_eq!(reply.status, 401, "{body}: {:?}", reply.body);
+    }
+    for id in ["1", "abc"] {
+        let read = app.get(&format!("/appointments/{id}"), Some(&patient.token)).await;
+        let path = format!("/appointments/{id}/cancel");
+        let cancel = app.post_empty(&path, Some(&patient.token)).await;
+        assert_eq!((read.status, cancel.status), (401, 401), "{id}: {:?}", read.body);
+    }
     let login = app.login_form(&patient.person.email, PASSWORD).await;
     assert_eq!(login.status, 401, "a disabled account cannot sign in: {:?}", login.body);
     assert_eq!(
