@@ -38,13 +38,20 @@ where
     S: UserReader + AccountWriter + AdminTallyReader + OutboxStore,
     B: EventBus,
 {
-    let admin = deps.signed_in(&request).await?;
-    let target = parse_user_id(request.path_parameters().first("id"))?;
+    // The target account is read with the caller's, in one call; a bad id is answered after
+    // a bad token.
+    let target = parse_user_id(request.path_parameters().first("id"));
+    let wanted = target.as_ref().ok().copied();
+    let (admin, read) = deps
+        .signed_in_with(&request, async |caller| deps.store.account_and_user(caller, wanted).await)
+        .await?;
+    let target = target?;
     let patch = parse_json::<AccountPatch>(&request)?.check()?;
 
     let (trace, delivery) = (trace(&request), deps.delivery());
     let account =
-        update_account(&deps.store, &RandomIds, &trace, &delivery, &admin, target, patch).await?;
+        update_account(&deps.store, &RandomIds, &trace, &delivery, &admin, target, read, patch)
+            .await?;
 
     Ok(json_response(StatusCode::OK, &account))
 }

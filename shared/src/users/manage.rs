@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::profile::UserProfile;
 use super::{
-    AccountUpdate, AccountWriter, AdminTallyReader, Role, TallyChange, UpdateAccountError,
+    AccountUpdate, AccountWriter, AdminTallyReader, Role, TallyChange, UpdateAccountError, User,
     UserFilter, UserId, UserLister, UserReader, UserStatus,
 };
 use crate::auth::{AuthError, AuthedUser};
@@ -126,7 +126,9 @@ impl From<ManageError> for ApiError {
 /// Applies an Admin's patch to an account: writes the new role and status with the next token
 /// version (which ends the account's sessions), the tally of active Admins when it moves, and
 /// one event per changed field, in one transaction; then publishes the events. A patch that
-/// changes nothing writes nothing.
+/// changes nothing writes nothing. `read` is the target account as read with the Admin's (see
+/// [`UserReader::account_and_user`]); a retry reads it again.
+#[allow(clippy::too_many_arguments, reason = "each is a distinct input of the change")]
 pub async fn update_account<S, B>(
     store: &S,
     ids: &impl IdGen,
@@ -134,6 +136,7 @@ pub async fn update_account<S, B>(
     delivery: &Delivery<'_, B, S>,
     admin: &SignedIn,
     target: UserId,
+    read: Option<User>,
     patch: AccountPatch,
 ) -> Result<UserProfile, ManageError>
 where
@@ -144,12 +147,17 @@ where
         return Err(ManageError::NotAdmin);
     }
     let own_account = target == admin.caller.id;
+    let mut first_read = Some(read);
     for attempt in 1..=WRITE_ATTEMPTS {
         // Their own account is the one their token was just checked against.
         let before = if own_account {
             admin.account.clone()
         } else {
-            store.user_by_id(target).await?.ok_or(ManageError::NotFound)?
+            let found = match first_read.take() {
+                Some(found) => found,
+                None => store.user_by_id(target).await?,
+            };
+            found.ok_or(ManageError::NotFound)?
         };
         let mut after = before.clone();
         after.role = patch.role.unwrap_or(before.role);
@@ -273,6 +281,7 @@ mod tests {
             target: UserId,
             patch: AccountPatch,
         ) -> Result<UserProfile, ManageError> {
+            let read = self.store.user_by_id(target).await.expect("read");
             update_account(
                 &self.store,
                 &RandomIds,
@@ -280,6 +289,7 @@ mod tests {
                 &self.delivery(),
                 admin,
                 target,
+                read,
                 patch,
             )
             .await

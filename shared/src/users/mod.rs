@@ -178,6 +178,24 @@ pub trait UserReader: Send + Sync {
         &self,
         email: &str,
     ) -> impl Future<Output = anyhow::Result<Option<User>>> + Send;
+
+    /// The caller's account and, when the request names one, another user's (which may be the
+    /// caller's own). The default reads them one after the other; DynamoDB's store reads both
+    /// in one consistent batch.
+    fn account_and_user(
+        &self,
+        caller: UserId,
+        other: Option<UserId>,
+    ) -> impl Future<Output = anyhow::Result<(Option<User>, Option<User>)>> + Send {
+        async move {
+            let account = self.user_by_id(caller).await?;
+            let other = match other {
+                Some(id) => self.user_by_id(id).await?,
+                None => None,
+            };
+            Ok((account, other))
+        }
+    }
 }
 
 /// The number of active Admins, as the tally item holds it; when there is no tally item yet
