@@ -35,11 +35,5 @@ pub mod telemetry;
 pub mod throttle;
 pub mod users;
 
-// Each call to DynamoDB or EventBridge builds and frees many small objects (the request, its
-// signature, the parsed answer); mimalloc serves them in less CPU time than glibc's allocator,
-// which matters to a function billed by its duration (see bench/NOTES.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub use config::Config;
 pub use error::ApiError;
