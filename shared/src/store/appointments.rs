@@ -174,9 +174,7 @@ impl AppointmentStore for DynamoStore {
     ) -> anyhow::Result<(Option<User>, Option<Appointment>)> {
         let account = (user_pk(caller), USER_SK.to_owned());
         let pointer = id.map(|id| (appointment_pointer_pk(id), APPOINTMENT_POINTER_SK.to_owned()));
-        let keys = [Some(account.clone()), pointer.clone()];
-        let mut found =
-            self.get_many(&keys.into_iter().flatten().collect::<Vec<_>>(), true).await?;
+        let mut found = self.get_many([&account].into_iter().chain(pointer.as_ref()), true).await?;
 
         let account = found.remove(&account).map(user_from_item).transpose()?;
         let Some(pointer) = pointer.and_then(|key| found.remove(&key)) else {

@@ -78,10 +78,16 @@ impl DynamoStore {
     /// Items by key (`pk`, `sk`, no key twice), read with `BatchGetItem`s of up to 100 keys;
     /// keys that DynamoDB leaves unprocessed under load are asked for again. The answer holds
     /// each item found under its key; missing items are absent.
-    async fn get_many(&self, keys: &[Key], consistent: bool) -> anyhow::Result<HashMap<Key, Item>> {
+    async fn get_many<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a Key>,
+        consistent: bool,
+    ) -> anyhow::Result<HashMap<Key, Item>> {
+        let mut keys: Vec<Item> = keys.into_iter().map(|(pk, sk)| key(pk.clone(), sk)).collect();
         let mut found = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH_KEYS) {
-            let mut pending: Vec<Item> = chunk.iter().map(|(pk, sk)| key(pk.clone(), sk)).collect();
+        while !keys.is_empty() {
+            let rest = keys.split_off(keys.len().min(BATCH_KEYS));
+            let mut pending = std::mem::replace(&mut keys, rest);
             for attempt in 1.. {
                 let reads = KeysAndAttributes::builder()
                     .set_keys(Some(pending))

@@ -11,7 +11,7 @@ use super::keys::{
     doctors_by_specialization_pk, doctors_near_pk, user_pk,
 };
 use super::users::user_from_item;
-use super::{DynamoStore, position_from_key, start_key};
+use super::{DynamoStore, Item, position_from_key, start_key};
 use crate::appointments::book::{BookingReader, Parties};
 use crate::error::Contended;
 use crate::events::DomainEvent;
@@ -107,21 +107,21 @@ fn doctor_from(
     DoctorProfile { user_id: UserId::new(user_id), username, specialization, cell, updated_at }
 }
 
-impl From<PatientItem> for PatientProfile {
-    fn from(i: PatientItem) -> Self {
-        Self {
-            user_id: UserId::new(i.user_id),
-            username: i.username,
-            cell: i.cell,
-            updated_at: i.updated_at,
-        }
-    }
+/// The profile in a patient item.
+fn patient_from_item(item: Item) -> anyhow::Result<PatientProfile> {
+    let i: PatientItem = serde_dynamo::from_item(item).context("Bad patient item")?;
+    Ok(PatientProfile {
+        user_id: UserId::new(i.user_id),
+        username: i.username,
+        cell: i.cell,
+        updated_at: i.updated_at,
+    })
 }
 
-impl From<DoctorItem> for DoctorProfile {
-    fn from(i: DoctorItem) -> Self {
-        doctor_from(i.user_id, i.username, i.specialization, i.cell, i.updated_at)
-    }
+/// The profile in a doctor item.
+fn doctor_from_item(item: Item) -> anyhow::Result<DoctorProfile> {
+    let i: DoctorItem = serde_dynamo::from_item(item).context("Bad doctor item")?;
+    Ok(doctor_from(i.user_id, i.username, i.specialization, i.cell, i.updated_at))
 }
 
 impl BookingReader for DynamoStore {
@@ -134,20 +134,14 @@ impl BookingReader for DynamoStore {
         let account = (user_pk(caller), USER_SK.to_owned());
         let patient = (user_pk(caller), PATIENT_SK.to_owned());
         let doctor = doctor.map(|id| (user_pk(id), DOCTOR_SK.to_owned()));
-        let keys = [Some(account.clone()), Some(patient.clone()), doctor.clone()];
-        let mut found =
-            self.get_many(&keys.into_iter().flatten().collect::<Vec<_>>(), true).await?;
+        let keys = [&account, &patient].into_iter().chain(doctor.as_ref());
+        let mut found = self.get_many(keys, true).await?;
 
         let account = found.remove(&account).map(user_from_item).transpose()?;
-        let patient = found.remove(&patient).map(|item| {
-            let item: PatientItem = serde_dynamo::from_item(item).context("Bad patient item")?;
-            anyhow::Ok(PatientProfile::from(item))
-        });
-        let doctor = doctor.and_then(|key| found.remove(&key)).map(|item| {
-            let item: DoctorItem = serde_dynamo::from_item(item).context("Bad doctor item")?;
-            anyhow::Ok(DoctorProfile::from(item))
-        });
-        let parties = Parties { patient: patient.transpose()?, doctor: doctor.transpose()? };
+        let parties = Parties {
+            patient: found.remove(&patient).map(patient_from_item).transpose()?,
+            doctor: doctor.and_then(|key| found.remove(&key)).map(doctor_from_item).transpose()?,
+        };
         Ok((account, parties))
     }
 }
@@ -188,11 +182,7 @@ impl PatientStore for DynamoStore {
     }
 
     async fn patient(&self, id: UserId) -> anyhow::Result<Option<PatientProfile>> {
-        let Some(item) = self.get(user_pk(id), PATIENT_SK).await? else {
-            return Ok(None);
-        };
-        let item: PatientItem = serde_dynamo::from_item(item).context("Bad patient item")?;
-        Ok(Some(item.into()))
+        self.get(user_pk(id), PATIENT_SK).await?.map(patient_from_item).transpose()
     }
 }
 
@@ -215,11 +205,7 @@ impl DoctorStore for DynamoStore {
     }
 
     async fn doctor(&self, id: UserId) -> anyhow::Result<Option<DoctorProfile>> {
-        let Some(item) = self.get(user_pk(id), DOCTOR_SK).await? else {
-            return Ok(None);
-        };
-        let item: DoctorItem = serde_dynamo::from_item(item).context("Bad doctor item")?;
-        Ok(Some(item.into()))
+        self.get(user_pk(id), DOCTOR_SK).await?.map(doctor_from_item).transpose()
     }
 
     async fn doctors(

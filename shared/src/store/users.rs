@@ -387,9 +387,8 @@ impl UserReader for DynamoStore {
         let account_key = (user_pk(caller), USER_SK.to_owned());
         // A batch may not name a key twice: the caller's own account is read once.
         let other_key = other.filter(|_| !own).map(|id| (user_pk(id), USER_SK.to_owned()));
-        let keys = [Some(account_key.clone()), other_key.clone()];
-        let mut found =
-            self.get_many(&keys.into_iter().flatten().collect::<Vec<_>>(), true).await?;
+        let keys = [&account_key].into_iter().chain(other_key.as_ref());
+        let mut found = self.get_many(keys, true).await?;
 
         let account = found.remove(&account_key).map(user_from_item).transpose()?;
         let other = match other_key {
